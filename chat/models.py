@@ -1,0 +1,25 @@
+"""ChatMessage: one persisted chat line of a room (MongoDB)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class ChatMessage(models.Model):
+    room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="messages")
+    client_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=32)
+    message = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+
+    class Meta:
+        # Newest first within a room; the _id tie-break keeps pages stable when two
+        # messages share a millisecond (MongoDB datetimes keep milliseconds only).
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["room", "-created_at", "-id"], name="chat_room_latest"),
+            models.Index(fields=["-created_at", "-id"], name="chat_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.message[:40]}"

@@ -1,0 +1,79 @@
+"""Reads of chat history: the latest messages of a room and keyset-paginated pages of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from django.db.models import Q
+
+from chat.models import ChatMessage
+from signight.errors import DomainError
+
+WELCOME_HISTORY = 50
+
+
+class InvalidCursor(DomainError):
+    code = "invalid_cursor"
+
+
+def chat_message_item(message: ChatMessage, *, room_id: str) -> dict[str, Any]:
+    """The wire shape of a message, shared by /chat/history and the socket's Chat frame."""
+    return {
+        "id": str(message.pk),
+        "room_id": room_id,
+        "client_id": message.client_id,
+        "name": message.name,
+        "message": message.message,
+        "timestamp": message.created_at.astimezone(UTC).isoformat(timespec="milliseconds").replace(
+            "+00:00", "Z"
+        ),
+    }
+
+
+def _cursor(message: ChatMessage) -> str:
+    return f"{int(message.created_at.timestamp() * 1000)}-{message.pk}"
+
+
+def parse_cursor(cursor: str) -> tuple[datetime, ObjectId]:
+    try:
+        millis, oid = cursor.split("-", 1)
+        return datetime.fromtimestamp(int(millis) / 1000, tz=UTC), ObjectId(oid)
+    except (ValueError, InvalidId, OverflowError, OSError):
+        raise InvalidCursor("`before` is not a cursor returned by an earlier page") from None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    room_id: str
+    messages: list[dict[str, Any]]
+    next_before: str | None
+
+
+def chat_history(*, room_id: str, limit: int, before: str | None = None) -> HistoryPage:
+    """Up to `limit` messages older than `before`, oldest first, and the cursor of the next page.
+
+    Keyset pagination on (created_at, _id), served by the chat_room_latest index: pages never
+    overlap or skip, whatever is posted meanwhile.
+    """
+    query = ChatMessage.objects.filter(room__room_id=room_id)
+    if before:
+        at, oid = parse_cursor(before)
+        query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=oid))
+    rows = list(query.order_by("-created_at", "-id")[: limit + 1])
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_before = _cursor(rows[-1]) if has_more and rows else None
+    rows.reverse()
+    return HistoryPage(
+        room_id=room_id,
+        messages=[chat_message_item(row, room_id=room_id) for row in rows],
+        next_before=next_before,
+    )
+
+
+def chat_latest(*, room_id: str, limit: int = WELCOME_HISTORY) -> list[dict[str, Any]]:
+    return chat_history(room_id=room_id, limit=limit).messages

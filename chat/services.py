@@ -1,0 +1,41 @@
+"""Chat writes: persist a message first, then broadcast it to the room."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+from chat.models import ChatMessage
+from chat.selectors import chat_message_item
+from rooms import broadcast, protocol
+from rooms.models import Room
+from rooms.session import PlayerSession
+from signight.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+def chat_message_create(*, room_id: str, client_id: str, name: str, message: str) -> dict[str, Any]:
+    room = Room.objects.only("id").get(room_id=room_id)
+    row = ChatMessage.objects.create(room=room, client_id=client_id, name=name, message=message)
+    return chat_message_item(row, room_id=room_id)
+
+
+async def chat_message_post(*, session: PlayerSession, message: str) -> None:
+    """Persist, then broadcast to everyone in the room, the sender included (its acknowledgement)."""
+    if session.room_id is None:
+        raise DomainError("join a room before chatting", code=protocol.ErrorCode.NOT_IN_ROOM)
+    room_id = session.room_id
+    try:
+        item = await database_sync_to_async(chat_message_create)(
+            room_id=room_id, client_id=session.client_id, name=session.name or "", message=message
+        )
+    except Exception:
+        logger.exception("chat persistence failed in room %s", room_id)
+        raise DomainError(
+            "chat is unavailable right now; the message was not sent",
+            code=protocol.ErrorCode.CHAT_UNAVAILABLE,
+        ) from None
+    await broadcast.event(room_id, protocol.chat(item))

@@ -1,0 +1,59 @@
+"""/chat/history: pages of a room's chat, newest page first, messages oldest first."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from chat.selectors import InvalidCursor, chat_history, parse_cursor
+from rooms.protocol import ROOM_ID_PATTERN
+
+
+class ChatHistoryView(APIView):
+    """POST {"room_id", "limit", "before"} or GET ?room_id=&limit=&before= (same answer)."""
+
+    class InputSerializer(serializers.Serializer):
+        room_id = serializers.RegexField(ROOM_ID_PATTERN, max_length=64)
+        limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+        before = serializers.CharField(
+            required=False, allow_null=True, allow_blank=True, max_length=64
+        )
+
+        def validate_before(self, value: str | None) -> str | None:
+            if value:
+                try:
+                    parse_cursor(value)
+                except InvalidCursor as exc:
+                    raise serializers.ValidationError(str(exc)) from None
+            return value or None
+
+    class OutputSerializer(serializers.Serializer):
+        class MessageSerializer(serializers.Serializer):
+            id = serializers.CharField()
+            room_id = serializers.CharField()
+            client_id = serializers.CharField()
+            name = serializers.CharField()
+            message = serializers.CharField()
+            timestamp = serializers.CharField()
+
+        room_id = serializers.CharField()
+        messages = MessageSerializer(many=True)
+        next_before = serializers.CharField(allow_null=True)
+
+    def _answer(self, data: object) -> Response:
+        if not isinstance(data, dict):
+            data = {}
+        params = self.InputSerializer(data=data)
+        params.is_valid(raise_exception=True)
+        page = chat_history(**params.validated_data)
+        return Response(self.OutputSerializer(asdict(page)).data)
+
+    def get(self, request: Request) -> Response:
+        return self._answer(request.query_params.dict())
+
+    def post(self, request: Request) -> Response:
+        return self._answer(request.data)

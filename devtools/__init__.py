@@ -1,0 +1,1 @@
+"""Development-only helpers (embedded Redis and SecantusDB); never imported by the server."""

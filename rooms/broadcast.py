@@ -1,0 +1,69 @@
+"""The only door to the channel layer: group names, room events and tick batches across processes.
+
+Each server process (a "node") owns one channel-layer channel and joins the group of every room
+it holds players of; its hub (rooms.hub) delivers what arrives to the local sockets. So a room
+event costs one group_send, and a tick costs at most one group_send per room.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+_GROUP_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+EVENT = "room.event"
+STATES = "room.states"
+
+
+def group_name(room_id: str) -> str:
+    """`room.<room_id>`; room ids are validated by the protocol, checked again here."""
+    if not _GROUP_SAFE.match(room_id):
+        raise ValueError(f"invalid room id for a group name: {room_id!r}")
+    return f"room.{room_id}"
+
+
+def _layer() -> Any:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("CHANNEL_LAYERS is not configured")
+    return layer
+
+
+async def node_channel() -> str:
+    return await _layer().new_channel("node.")
+
+
+async def subscribe(room_id: str, channel: str) -> None:
+    await _layer().group_add(group_name(room_id), channel)
+
+
+async def unsubscribe(room_id: str, channel: str) -> None:
+    await _layer().group_discard(group_name(room_id), channel)
+
+
+async def event(
+    room_id: str, frame: str, *, exclude: str | None = None, left: str | None = None
+) -> None:
+    """An ordered, never-coalesced room event (PlayerJoined, PlayerLeft, Chat) to every node.
+
+    `exclude` is a client not to deliver it to; `left` names a player who left the room.
+    """
+    await _layer().group_send(
+        group_name(room_id),
+        {"type": EVENT, "room": room_id, "frame": frame, "exclude": exclude, "left": left},
+    )
+
+
+async def states(room_id: str, *, node_id: str, players: list[tuple[str, bytes]]) -> None:
+    """One tick's changed states of a room's local players, to the other nodes holding it."""
+    await _layer().group_send(
+        group_name(room_id),
+        {"type": STATES, "room": room_id, "node": node_id, "players": players},
+    )
+
+
+async def receive(channel: str) -> dict[str, Any]:
+    return await _layer().receive(channel)

@@ -1,0 +1,249 @@
+"""The process-local room hub: which sockets of this process are in which room, the tick that
+coalesces state updates, and delivery of room traffic to local sockets.
+
+Tick (every 1/TICK_RATE s, aligned to the wall clock so every process ticks together):
+  publish  - the changed states of local players go to Redis in one pipeline (presence), and to
+             other processes holding the room as one group_send per room (broadcast.states);
+  gather   - GATHER_SECONDS later, each room's changes (local, plus batches from other processes
+             that arrived meanwhile) go out as ONE StateUpdate frame, encoded once per room.
+Room events (PlayerJoined, PlayerLeft, Chat) go through the channel layer to every process,
+including this one, and are delivered on receipt: Redis orders them, so every client sees the
+room's order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from rooms import broadcast, presence, protocol
+from rooms.session import PlayerSession
+
+logger = logging.getLogger(__name__)
+
+GATHER_SECONDS = 0.008
+REAP_INTERVAL = 5.0
+RESUBSCRIBE_INTERVAL = 600.0  # channel-layer group memberships expire (group_expiry, 1 day)
+
+
+@dataclass(slots=True, eq=False)
+class LocalRoom:
+    members: dict[str, PlayerSession] = field(default_factory=dict)
+    outbox: dict[str, bytes] = field(default_factory=dict)  # local changes not yet published
+    inbox: dict[str, bytes] = field(default_factory=dict)  # changes not yet delivered locally
+
+
+class RoomHub:
+    def __init__(self) -> None:
+        self.node_id = uuid.uuid4().hex
+        self.channel: str | None = None
+        self.rooms: dict[str, LocalRoom] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started: asyncio.Future[None] | None = None
+        self.tick_seconds = 1.0 / settings.TICK_RATE
+        self.last_tick_duration = 0.0
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def ensure_started(self) -> None:
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_future()
+            try:
+                await self._start()
+            except BaseException as exc:
+                self._started.set_exception(exc)
+                self._started.exception()  # mark retrieved; the next caller retries
+                self._started = None
+                raise
+            self._started.set_result(None)
+        await self._started
+
+    async def _start(self) -> None:
+        self.channel = await broadcast.node_channel()
+        await presence.node_register(
+            node_id=self.node_id, channel=self.channel, ttl=settings.PRESENCE_TTL_SECONDS
+        )
+        for loop in (self._tick_loop, self._receive_loop, self._housekeeping_loop):
+            self._tasks.append(asyncio.create_task(loop(), name=f"hub.{loop.__name__}"))
+        logger.info("room hub started: node %s", self.node_id)
+
+    async def stop(self) -> None:
+        """Flush pending states, remove this node's players from Redis, stop the loops."""
+        if self._started is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._publish()
+            await self._deliver()
+        for room_id, room in list(self.rooms.items()):
+            for client_id in list(room.members):
+                with contextlib.suppress(Exception):
+                    await self.leave(room_id, client_id)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await presence.node_forget(self.node_id)
+        self._started = None
+
+    # --- membership --------------------------------------------------------------------------
+
+    async def attach(self, room_id: str, session: PlayerSession) -> None:
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = self.rooms[room_id] = LocalRoom()
+            assert self.channel is not None
+            await broadcast.subscribe(room_id, self.channel)
+        room.members[session.client_id] = session
+
+    async def detach(self, room_id: str, client_id: str) -> None:
+        room = self.rooms.get(room_id)
+        if room is None:
+            return
+        room.members.pop(client_id, None)
+        room.outbox.pop(client_id, None)
+        if not room.members:
+            del self.rooms[room_id]
+            assert self.channel is not None
+            await broadcast.unsubscribe(room_id, self.channel)
+
+    async def leave(self, room_id: str, client_id: str) -> bool:
+        """Detach locally, remove from Redis, tell the room. True if the player was there."""
+        await self.detach(room_id, client_id)
+        removed = await presence.player_exit(
+            room_id=room_id, client_id=client_id, node_id=self.node_id
+        )
+        if removed:
+            await broadcast.event(room_id, protocol.player_left(client_id), left=client_id)
+        return removed
+
+    def stage_state(self, room_id: str, client_id: str, state: bytes) -> None:
+        """Hot path (every Update): remember the latest state until the next tick. No I/O."""
+        room = self.rooms.get(room_id)
+        if room is not None:
+            room.outbox[client_id] = state
+
+    # --- tick --------------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        period = self.tick_seconds
+        while True:
+            now = time.time()
+            await asyncio.sleep(period - (now % period))
+            started = time.perf_counter()
+            try:
+                await self._publish()
+                await asyncio.sleep(GATHER_SECONDS)
+                await self._deliver()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("tick failed")
+            self.last_tick_duration = time.perf_counter() - started - GATHER_SECONDS
+
+    async def _publish(self) -> None:
+        batch: dict[str, dict[str, bytes]] = {}
+        for room_id, room in self.rooms.items():
+            if room.outbox:
+                batch[room_id] = room.outbox
+                room.inbox.update(room.outbox)
+                room.outbox = {}
+        if not batch:
+            return
+        node_counts = await presence.states_store(batch)
+        shared = [room_id for room_id, nodes in node_counts.items() if nodes > 1]
+        if shared:
+            await asyncio.gather(
+                *(
+                    broadcast.states(room_id, node_id=self.node_id, players=list(batch[room_id].items()))
+                    for room_id in shared
+                )
+            )
+
+    async def _deliver(self) -> None:
+        # Outbox.put never waits for a slow client, so this loop does not yield per socket.
+        for room in list(self.rooms.values()):
+            if room.inbox:
+                frame = protocol.state_update(list(room.inbox.items()))
+                room.inbox = {}
+                for session in list(room.members.values()):
+                    await session.outbox.put(frame)
+
+    # --- cross-process -----------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        assert self.channel is not None
+        while True:
+            try:
+                message = await broadcast.receive(self.channel)
+                await self._on_message(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("channel layer receive failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def _on_message(self, message: dict[str, Any]) -> None:
+        room = self.rooms.get(message.get("room", ""))
+        if room is None:
+            return
+        if message["type"] == broadcast.EVENT:
+            frame, exclude, left = message["frame"], message.get("exclude"), message.get("left")
+            if left is not None:  # no StateUpdate may mention a player after its PlayerLeft
+                room.inbox.pop(left, None)
+            for client_id, session in list(room.members.items()):
+                if client_id != exclude:
+                    await session.outbox.put(frame)
+        elif message["type"] == broadcast.STATES and message.get("node") != self.node_id:
+            for client_id, state in message["players"]:
+                room.inbox[client_id] = state
+
+    async def _housekeeping_loop(self) -> None:
+        ttl = settings.PRESENCE_TTL_SECONDS
+        beat = max(1.0, ttl / 3)
+        last_reap = last_resubscribe = time.monotonic()
+        while True:
+            await asyncio.sleep(beat)
+            try:
+                assert self.channel is not None
+                await presence.node_heartbeat(node_id=self.node_id, channel=self.channel, ttl=ttl)
+                now = time.monotonic()
+                if now - last_reap >= REAP_INTERVAL:
+                    last_reap = now
+                    await self.reap_dead_nodes()
+                if now - last_resubscribe >= RESUBSCRIBE_INTERVAL:
+                    last_resubscribe = now
+                    for room_id in list(self.rooms):
+                        await broadcast.subscribe(room_id, self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("hub housekeeping failed; retrying")
+
+    async def reap_dead_nodes(self) -> int:
+        """Remove the players of processes whose heartbeat expired; returns how many."""
+        reaped = 0
+        for node_id, channel in (await presence.nodes_dead()).items():
+            if node_id == self.node_id or not await presence.node_claim_reap(node_id, ttl=30):
+                continue
+            rooms: set[str] = set()
+            for client_id, room_id in await presence.node_clients(node_id):
+                rooms.add(room_id)
+                if await presence.player_exit(room_id=room_id, client_id=client_id, node_id=node_id):
+                    reaped += 1
+                    await broadcast.event(room_id, protocol.player_left(client_id), left=client_id)
+            for room_id in rooms:
+                await broadcast.unsubscribe(room_id, channel)
+            await presence.node_forget(node_id)
+            logger.warning("reaped dead node %s: %d players removed", node_id, reaped)
+        return reaped
+
+
+hub = RoomHub()

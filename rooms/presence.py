@@ -1,0 +1,253 @@
+"""Live room state in Redis: who is in which room, on which node, and their latest state.
+
+Keys (all under "sn:"):
+  room:<id>:players  HASH client_id -> node_id          (membership; its length is the count)
+  room:<id>:states   HASH client_id -> state JSON        (latest state, written once per tick)
+  room:<id>:nodes    HASH node_id -> local player count  (which processes hold the room)
+  rooms              ZSET room_id -> player count        (active rooms, for GET /rooms)
+  node:<id>          STRING channel name, with a TTL     (heartbeat of a live server process)
+  nodes              HASH node_id -> channel name        (every registered process)
+  node:<id>:clients  HASH client_id -> room_id           (what to clean up if that process dies)
+Joins and leaves are Lua scripts, so counts and limits stay exact across processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import redis.asyncio as aredis
+from redis.exceptions import NoScriptError
+
+from signight.redis import get_async, get_sync
+
+PREFIX = "sn:"
+ROOMS_KEY = PREFIX + "rooms"
+NODES_KEY = PREFIX + "nodes"
+
+
+def _room(room_id: str, part: str) -> str:
+    return f"{PREFIX}room:{room_id}:{part}"
+
+
+def _node(node_id: str) -> str:
+    return f"{PREFIX}node:{node_id}"
+
+
+def _node_clients(node_id: str) -> str:
+    return f"{PREFIX}node:{node_id}:clients"
+
+
+# KEYS: players, states, nodes, rooms, node_clients
+# ARGV: client_id, node_id, state, max_players, room_id
+# Returns {status, state1_client, state1_json, ...}; status 1 joined, 0 already in, -1 full.
+_ENTER = """
+local status = 1
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  status = 0
+elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
+  return {-1}
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+  redis.call('HSET', KEYS[5], ARGV[1], ARGV[5])
+  redis.call('ZADD', KEYS[4], redis.call('HLEN', KEYS[1]), ARGV[5])
+end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+local out = {status}
+local members = redis.call('HKEYS', KEYS[1])
+local states = redis.call('HMGET', KEYS[2], unpack(members))
+for i, member in ipairs(members) do
+  if states[i] then
+    table.insert(out, member)
+    table.insert(out, states[i])
+  end
+end
+return out
+"""
+
+# KEYS: players, states, nodes; ARGV: client_id, state, client_id, state, ...
+# Stores states of players still in the room only (a late tick must not resurrect a leaver);
+# returns how many server processes hold players of the room.
+_STORE = """
+for i = 1, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+end
+return redis.call('HLEN', KEYS[3])
+"""
+
+# KEYS: players, states, nodes, rooms, node_clients
+# ARGV: client_id, room_id
+# Returns 1 if the player was in the room (and is now gone), 0 otherwise.
+_EXIT = """
+local node = redis.call('HGET', KEYS[1], ARGV[1])
+if not node then
+  return 0
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+if redis.call('HINCRBY', KEYS[3], node, -1) <= 0 then
+  redis.call('HDEL', KEYS[3], node)
+end
+redis.call('HDEL', PREFIX_NODE_CLIENTS .. node .. ':clients', ARGV[1])
+local left = redis.call('HLEN', KEYS[1])
+if left == 0 then
+  redis.call('ZREM', KEYS[4], ARGV[2])
+  redis.call('DEL', KEYS[2], KEYS[3])
+else
+  redis.call('ZADD', KEYS[4], left, ARGV[2])
+end
+return 1
+""".replace("PREFIX_NODE_CLIENTS", f"'{PREFIX}node:'")
+
+
+@dataclass(frozen=True, slots=True)
+class EnterResult:
+    status: str  # "joined" | "rejoined" | "full"
+    room_state: list[tuple[str, bytes]]
+
+
+_SHAS: dict[str, str] = {}
+
+
+async def _sha(client: aredis.Redis, lua: str, *, reload: bool = False) -> str:
+    if reload or lua not in _SHAS:
+        _SHAS[lua] = await client.script_load(lua)
+    return _SHAS[lua]
+
+
+async def _script(client: aredis.Redis, lua: str, keys: list[str], args: list[object]) -> object:
+    try:
+        return await client.evalsha(await _sha(client, lua), len(keys), *keys, *args)
+    except NoScriptError:  # Redis restarted and lost its script cache
+        return await client.evalsha(await _sha(client, lua, reload=True), len(keys), *keys, *args)
+
+
+def _room_keys(room_id: str, node_id: str) -> list[str]:
+    return [
+        _room(room_id, "players"),
+        _room(room_id, "states"),
+        _room(room_id, "nodes"),
+        ROOMS_KEY,
+        _node_clients(node_id),
+    ]
+
+
+async def player_enter(
+    *, room_id: str, client_id: str, node_id: str, state: bytes, max_players: int
+) -> EnterResult:
+    """Add a player to a room unless it is full; returns every player's state, joiner included."""
+    reply = await _script(
+        get_async(),
+        _ENTER,
+        _room_keys(room_id, node_id),
+        [client_id, node_id, state, max_players, room_id],
+    )
+    status = int(reply[0])  # type: ignore[index]
+    if status == -1:
+        return EnterResult("full", [])
+    flat = reply[1:]  # type: ignore[index]
+    room_state = [(flat[i].decode(), flat[i + 1]) for i in range(0, len(flat), 2)]
+    return EnterResult("joined" if status == 1 else "rejoined", room_state)
+
+
+async def player_exit(*, room_id: str, client_id: str, node_id: str) -> bool:
+    """Remove a player from a room; False if it was not there (leaving is idempotent)."""
+    reply = await _script(
+        get_async(), _EXIT, _room_keys(room_id, node_id), [client_id, room_id]
+    )
+    return bool(reply)
+
+
+async def states_store(batch: Mapping[str, Mapping[str, bytes]]) -> dict[str, int]:
+    """Write one tick's latest states of many rooms in one round trip.
+
+    Returns, per room, how many server processes hold players of it (the tick publishes a
+    room's batch to other processes only where that is more than one).
+    """
+    client = get_async()
+    rooms = list(batch)
+    for attempt in (1, 2):
+        sha = await _sha(client, _STORE, reload=attempt == 2)
+        async with client.pipeline(transaction=False) as pipe:
+            for room_id in rooms:
+                args = [item for pair in batch[room_id].items() for item in pair]
+                keys = [_room(room_id, "players"), _room(room_id, "states"), _room(room_id, "nodes")]
+                pipe.evalsha(sha, 3, *keys, *args)
+            try:
+                replies = await pipe.execute()
+                break
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+    return {room_id: int(n) for room_id, n in zip(rooms, replies, strict=True)}
+
+
+async def node_register(*, node_id: str, channel: str, ttl: int) -> None:
+    client = get_async()
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.set(_node(node_id), channel, ex=ttl)
+        pipe.hset(NODES_KEY, node_id, channel)
+        await pipe.execute()
+
+
+async def node_heartbeat(*, node_id: str, channel: str, ttl: int) -> None:
+    await node_register(node_id=node_id, channel=channel, ttl=ttl)
+
+
+async def nodes_dead() -> dict[str, str]:
+    """Registered processes whose heartbeat has expired: node_id -> its channel name."""
+    client = get_async()
+    nodes = {k.decode(): v.decode() for k, v in (await client.hgetall(NODES_KEY)).items()}
+    if not nodes:
+        return {}
+    ids = list(nodes)
+    alive = await client.exists(*[_node(node_id) for node_id in ids]) if ids else 0
+    if alive == len(ids):
+        return {}
+    async with client.pipeline(transaction=False) as pipe:
+        for node_id in ids:
+            pipe.exists(_node(node_id))
+        flags = await pipe.execute()
+    return {node_id: nodes[node_id] for node_id, up in zip(ids, flags, strict=True) if not up}
+
+
+async def node_claim_reap(node_id: str, *, ttl: int) -> bool:
+    """One process wins the right to clean up a dead node."""
+    return bool(await get_async().set(f"{PREFIX}reap:{node_id}", "1", nx=True, ex=ttl))
+
+
+async def node_clients(node_id: str) -> list[tuple[str, str]]:
+    """(client_id, room_id) of every player a node held."""
+    raw = await get_async().hgetall(_node_clients(node_id))
+    return [(k.decode(), v.decode()) for k, v in raw.items()]
+
+
+async def node_forget(node_id: str) -> None:
+    client = get_async()
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.hdel(NODES_KEY, node_id)
+        pipe.delete(_node(node_id), _node_clients(node_id))
+        await pipe.execute()
+
+
+def rooms_active() -> list[tuple[str, int]]:
+    """Rooms with at least one player, most players first (sync: used by the HTTP API)."""
+    rows = get_sync().zrevrangebyscore(ROOMS_KEY, "+inf", 1, withscores=True)
+    return [(room_id.decode(), int(count)) for room_id, count in rows]
+
+
+async def room_player_count(room_id: str) -> int:
+    return int(await get_async().hlen(_room(room_id, "players")))
+
+
+async def room_players(room_ids: Iterable[str]) -> dict[str, list[str]]:
+    client = get_async()
+    ids = list(room_ids)
+    async with client.pipeline(transaction=False) as pipe:
+        for room_id in ids:
+            pipe.hkeys(_room(room_id, "players"))
+        replies = await pipe.execute()
+    return {room_id: [c.decode() for c in keys] for room_id, keys in zip(ids, replies, strict=True)}

@@ -1,0 +1,223 @@
+"""The wire contract of the game socket: inbound message schemas, outbound frame builders,
+error codes and close codes. docs/protocol.md documents exactly what is here.
+
+Inbound messages are validated with msgspec (C speed on the Update hot path); outbound frames
+are encoded with msgspec too, so nothing the server sends can be invalid JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import unicodedata
+from typing import Annotated, Any
+
+import msgspec
+from django.conf import settings
+
+from signight.errors import DomainError
+
+ROOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
+URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
+COORD_LIMIT = 1e6
+CHAT_MAX_CHARS = 500
+NAME_MAX_CHARS = 32
+
+
+class ErrorCode(enum.StrEnum):
+    INVALID_JSON = "invalid_json"
+    INVALID_MESSAGE = "invalid_message"
+    UNKNOWN_TYPE = "unknown_type"
+    NOT_IN_ROOM = "not_in_room"
+    ROOM_FULL = "room_full"
+    ROOM_CLOSED = "room_closed"
+    CHAT_UNAVAILABLE = "chat_unavailable"
+    UNAVAILABLE = "unavailable"
+    RATE_LIMITED = "rate_limited"
+
+
+class CloseCode(enum.IntEnum):
+    """4000-4499: the client may reconnect; 4500-4999: it should not (without a change)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # server shutting down or idle timeout: reconnect
+    POLICY_VIOLATION = 1008  # e.g. a client that does not read its frames
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013  # a backing service (Redis) is unreachable right now
+    UNAUTHORIZED = 4401  # missing/invalid token: reconnect with a fresh one
+    TOO_MANY_CONNECTIONS = 4429  # flooding, or too many sockets from one address
+    FORBIDDEN_ORIGIN = 4503  # page origin not allowed: reconnecting will not help
+
+
+class ProtocolError(DomainError):
+    """A client message that cannot be parsed or validated."""
+
+    code = ErrorCode.INVALID_MESSAGE
+
+
+# --- Inbound -------------------------------------------------------------------------------
+
+Coord = Annotated[float, msgspec.Meta(ge=-COORD_LIMIT, le=COORD_LIMIT)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX_CHARS)]
+Color = Annotated[str, msgspec.Meta(pattern=COLOR_PATTERN)]
+
+
+class PlayerState(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    name: Name
+    color: Color
+    position: tuple[Coord, Coord, Coord]
+    rotation: tuple[Coord, Coord, Coord, Coord]
+    animation: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | None = None
+    velocity: tuple[Coord, Coord, Coord] | None = None
+    modelUrl: Annotated[str, msgspec.Meta(max_length=2048, pattern=URL_PATTERN)] | None = None  # noqa: N815 (wire name)
+
+    def __post_init__(self) -> None:
+        self.name = _clean_text(self.name, "name")
+
+
+class _Message(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
+    pass
+
+
+class Join(_Message, tag="Join"):
+    room_id: Annotated[str, msgspec.Meta(pattern=ROOM_ID_PATTERN)]
+    name: Name
+    color: Color = "#FFFFFF"
+
+    def __post_init__(self) -> None:
+        self.name = _clean_text(self.name, "name")
+
+
+class Update(_Message, tag="Update"):
+    state: PlayerState
+
+
+class Chat(_Message, tag="Chat"):
+    message: str
+
+    def __post_init__(self) -> None:
+        text = _clean_text(self.message.strip(), "message", allow_newlines=True)
+        if not 1 <= len(text) <= CHAT_MAX_CHARS:
+            raise ValueError(f"message must be 1-{CHAT_MAX_CHARS} characters after trimming")
+        self.message = text
+
+
+class Leave(_Message, tag="Leave"):
+    pass
+
+
+class Ping(_Message, tag="Ping"):
+    t: msgspec.Raw = msgspec.Raw(b"null")
+
+
+Message = Join | Update | Chat | Leave | Ping
+MESSAGE_TYPES = frozenset({"Join", "Update", "Chat", "Leave", "Ping"})
+_decoder = msgspec.json.Decoder(Message)
+
+
+def _clean_text(value: str, field: str, *, allow_newlines: bool = False) -> str:
+    """NFC-normalise; refuse control characters (they break chat logs and name plates)."""
+    value = unicodedata.normalize("NFC", value)
+    for char in value:
+        if unicodedata.category(char) == "Cc" and not (allow_newlines and char == "\n"):
+            raise ValueError(f"{field} contains a control character")
+    if not value.strip():
+        raise ValueError(f"{field} must not be blank")
+    return value
+
+
+def parse(raw: str | bytes) -> Message:
+    """Decode and validate one client frame, or raise ProtocolError naming what is wrong."""
+    try:
+        return _decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise _classify(raw, str(exc)) from None
+    except msgspec.DecodeError:
+        raise _classify(raw, None) from None
+
+
+def _classify(raw: str | bytes, validation: str | None) -> ProtocolError:
+    """Slow path, errors only: tell bad JSON, a wrong shape and an unknown type apart."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        return ProtocolError("message is nested too deeply")
+    except (ValueError, UnicodeDecodeError):
+        return ProtocolError("frame is not valid JSON", code=ErrorCode.INVALID_JSON)
+    if validation is None:  # stdlib accepts what msgspec refuses: NaN, Infinity, lone surrogates
+        return ProtocolError("frame contains NaN, Infinity or an invalid unicode escape")
+    if not isinstance(value, dict):
+        return ProtocolError("message must be a JSON object")
+    kind = value.get("type")
+    if not isinstance(kind, str):
+        return ProtocolError("`type` is required and must be a string")
+    if kind not in MESSAGE_TYPES:
+        return ProtocolError(f"unknown message type {kind[:40]!r}", code=ErrorCode.UNKNOWN_TYPE)
+    return ProtocolError(validation)
+
+
+# --- Outbound ------------------------------------------------------------------------------
+
+_encoder = msgspec.json.Encoder()
+Players = list[tuple[str, bytes]]
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return _encoder.encode(frame).decode()
+
+
+def _players(players: Players) -> list[dict[str, Any]]:
+    return [{"client_id": cid, "state": msgspec.Raw(state)} for cid, state in players]
+
+
+def state_json(state: PlayerState) -> bytes:
+    return _encoder.encode(state)
+
+
+def initial_state(name: str, color: str) -> PlayerState:
+    return PlayerState(name=name, color=color, position=(0.0, 0.0, 0.0), rotation=(1.0, 0.0, 0.0, 0.0))
+
+
+def welcome(
+    *, client_id: str, room_id: str, room_state: Players, chat_history: list[dict[str, Any]]
+) -> str:
+    return encode(
+        {
+            "type": "Welcome",
+            "client_id": client_id,
+            "room_id": room_id,
+            "room_state": _players(room_state),
+            "chat_history": chat_history,
+        }
+    )
+
+
+def player_joined(client_id: str, state: bytes) -> str:
+    return encode({"type": "PlayerJoined", "client_id": client_id, "state": msgspec.Raw(state)})
+
+
+def player_left(client_id: str) -> str:
+    return encode({"type": "PlayerLeft", "client_id": client_id})
+
+
+def state_update(players: Players) -> str:
+    return encode({"type": "StateUpdate", "players": _players(players)})
+
+
+def chat(item: dict[str, Any]) -> str:
+    """A Chat frame: the same fields as an item of /chat/history, plus its type."""
+    return encode({"type": "Chat", **item})
+
+
+def pong(t: msgspec.Raw) -> str:
+    return encode({"type": "Pong", "t": t})
+
+
+def error(code: str, message: str) -> str:
+    return encode({"type": "Error", "code": str(code), "message": message})
+
+
+def tick_seconds() -> float:
+    return 1.0 / settings.TICK_RATE

@@ -1,0 +1,77 @@
+"""Room rules: joining (capacity, closed rooms), leaving, and staging player state for the tick."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from django.db import IntegrityError
+
+from chat.selectors import chat_latest
+from rooms import broadcast, presence, protocol
+from rooms.hub import hub
+from rooms.models import Room
+from rooms.session import PlayerSession
+from signight.errors import DomainError
+
+E = protocol.ErrorCode
+
+
+def room_get_or_create(*, room_id: str) -> Room:
+    try:
+        room, _ = Room.objects.get_or_create(room_id=room_id)
+    except IntegrityError:  # another process created it first: the unique index decided
+        room = Room.objects.get(room_id=room_id)
+    return room
+
+
+@database_sync_to_async
+def _room_for_join(room_id: str) -> tuple[Room, list[dict[str, object]]]:
+    room = room_get_or_create(room_id=room_id)
+    return room, chat_latest(room_id=room_id) if not room.is_closed else []
+
+
+async def room_join(*, session: PlayerSession, room_id: str, name: str, color: str) -> None:
+    """Enter a room (leaving the current one), answer Welcome, tell the others PlayerJoined."""
+    if session.room_id is not None:
+        await room_leave(session=session)
+    session.name = session.token_name or name
+    session.color = color
+    room, history = await _room_for_join(room_id)
+    if room.is_closed:
+        raise DomainError(f"room {room_id} is closed", code=E.ROOM_CLOSED)
+    state = protocol.state_json(protocol.initial_state(session.name, color))
+    entered = await presence.player_enter(
+        room_id=room_id,
+        client_id=session.client_id,
+        node_id=hub.node_id,
+        state=state,
+        max_players=room.max_players,
+    )
+    if entered.status == "full":
+        raise DomainError(f"room {room_id} is full ({room.max_players} players)", code=E.ROOM_FULL)
+    session.room_id = room_id
+    await session.send(
+        protocol.welcome(
+            client_id=session.client_id,
+            room_id=room_id,
+            room_state=entered.room_state,
+            chat_history=history,
+        )
+    )
+    await hub.attach(room_id, session)
+    await broadcast.event(
+        room_id, protocol.player_joined(session.client_id, state), exclude=session.client_id
+    )
+
+
+async def room_leave(*, session: PlayerSession) -> None:
+    """Leave the current room (if any); the others get PlayerLeft. Idempotent."""
+    room_id, session.room_id = session.room_id, None
+    if room_id is not None:
+        await hub.leave(room_id, session.client_id)
+
+
+def player_update(*, session: PlayerSession, state: protocol.PlayerState) -> None:
+    """Stage the latest state for the next tick (coalesced: only the last one per tick counts)."""
+    if session.room_id is None:
+        raise DomainError("join a room before sending updates", code=E.NOT_IN_ROOM)
+    hub.stage_state(session.room_id, session.client_id, protocol.state_json(state))

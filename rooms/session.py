@@ -1,0 +1,21 @@
+"""PlayerSession: what the server knows about one connected client, shared by consumer and services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rooms.outbox import Outbox
+
+
+@dataclass(slots=True, eq=False)
+class PlayerSession:
+    client_id: str
+    outbox: Outbox
+    name: str | None = None  # from the token, when it has one; else from Join
+    token_name: str | None = None
+    room_id: str | None = None
+    color: str = "#FFFFFF"
+    extra: dict[str, object] = field(default_factory=dict)
+
+    async def send(self, text: str) -> None:
+        await self.outbox.put(text)

@@ -1,0 +1,63 @@
+"""Dependency checks with hard time limits, shared by /health and the readiness probe."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from functools import lru_cache
+
+import pymongo
+import redis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+CHECK_TIMEOUT = 0.8  # each check; both run at once, so /health answers well inside 2 s
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="health")
+
+
+@lru_cache(maxsize=1)
+def _mongo() -> pymongo.MongoClient:
+    ms = int(CHECK_TIMEOUT * 1000)
+    return pymongo.MongoClient(
+        settings.MONGODB_URL,
+        serverSelectionTimeoutMS=ms,
+        connectTimeoutMS=ms,
+        socketTimeoutMS=ms,
+        appname="signight-health",
+    )
+
+
+@lru_cache(maxsize=1)
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=CHECK_TIMEOUT, socket_connect_timeout=CHECK_TIMEOUT
+    )
+
+
+def check_redis() -> bool:
+    try:
+        return bool(_redis().ping())
+    except Exception as exc:
+        logger.warning("health: redis unreachable: %s", exc)
+        return False
+
+
+def check_mongodb() -> bool:
+    try:
+        return bool(_mongo().admin.command("ping").get("ok"))
+    except Exception as exc:
+        logger.warning("health: mongodb unreachable: %s", exc)
+        return False
+
+
+def dependencies() -> dict[str, bool]:
+    """{"redis": up, "mongodb": up}, in at most about CHECK_TIMEOUT seconds."""
+    futures = {"redis": _pool.submit(check_redis), "mongodb": _pool.submit(check_mongodb)}
+    out = {}
+    for name, future in futures.items():
+        try:
+            out[name] = future.result(timeout=CHECK_TIMEOUT + 0.5)
+        except concurrent.futures.TimeoutError:
+            out[name] = False
+    return out

@@ -1,0 +1,24 @@
+"""ASGI lifespan: start nothing eagerly, and on shutdown hand this process's players back."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rooms.hub import hub
+
+logger = logging.getLogger(__name__)
+
+
+async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            try:
+                await hub.stop()
+            except Exception:
+                logger.exception("hub shutdown failed")
+            await send({"type": "lifespan.shutdown.complete"})
+            return

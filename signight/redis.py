@@ -1,0 +1,51 @@
+"""Redis connections of this process: one async client per event loop, one sync client.
+
+Live state (rooms.presence) and health checks use these; the channel layer keeps its own pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+import redis
+import redis.asyncio as aredis
+from django.conf import settings
+
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aredis.Redis] = (
+    weakref.WeakKeyDictionary()
+)
+_sync_client: redis.Redis | None = None
+
+SOCKET_TIMEOUT = 2.0
+
+
+def get_async() -> aredis.Redis:
+    """The client bound to the running loop (redis.asyncio clients must not cross loops)."""
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        client = aredis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            health_check_interval=30,
+        )
+        _async_clients[loop] = client
+    return client
+
+
+def get_sync() -> redis.Redis:
+    global _sync_client
+    if _sync_client is None:
+        _sync_client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+        )
+    return _sync_client
+
+
+def reset() -> None:
+    """Forget cached clients (tests that restart Redis, forked workers)."""
+    global _sync_client
+    _sync_client = None
+    _async_clients.clear()

@@ -1,0 +1,158 @@
+"""Django settings for Signight: every value comes from the environment, read once here.
+
+A malformed or missing variable stops start-up with one line naming it (see signight.config).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from signight.config import ConfigError, Env
+
+env = Env()
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# --- Core -----------------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+if DEBUG:
+    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-dev-key-do-not-use-in-production")
+else:
+    SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+    if len(SECRET_KEY) < 32:
+        raise ConfigError("DJANGO_SECRET_KEY must be at least 32 characters in production")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default="*" if DEBUG else "localhost,127.0.0.1")
+LOG_LEVEL = env.choice(
+    "LOG_LEVEL", default="info", choices=("debug", "info", "warning", "error", "critical")
+)
+
+# --- Serving (python manage.py serve) -------------------------------------------------------
+SERVER_HOST = env.str("SERVER_HOST", default="0.0.0.0")
+SERVER_PORT = env.port("SERVER_PORT", default="8080")
+HTTP_PORT = env.port("HTTP_PORT", default="3001")
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default="1", min=1, max=64)
+WS_PER_MESSAGE_DEFLATE = env.bool("WS_PER_MESSAGE_DEFLATE", default=False)
+
+# --- Backing services -----------------------------------------------------------------------
+REDIS_URL = env.url("REDIS_URL", default="redis://redis:6379", schemes=("redis", "rediss", "unix"))
+MONGODB_URL = env.url(
+    "MONGODB_URL", default="mongodb://mongo:27017", schemes=("mongodb", "mongodb+srv")
+)
+MONGODB_DB_NAME = env.str("MONGODB_DB_NAME", default="signight_websocket")
+
+# --- Game socket ----------------------------------------------------------------------------
+TICK_RATE = env.int("TICK_RATE", default="20", min=1, max=120)
+# A node (server process) whose heartbeat is older than this is presumed dead and reaped.
+PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default="10", min=3, max=300)
+
+# --- Auth (JWT) -----------------------------------------------------------------------------
+JWT_SECRET = env.str("JWT_SECRET", default="insecure-dev-jwt-secret" if DEBUG else "")
+JWT_ISSUER = env.str("JWT_ISSUER", default="https://auth.signite.com")
+
+# --- Django ---------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "daphne",  # only for `manage.py runserver`; production serves with uvicorn (manage.py serve)
+    "signight.apps.MongoAdminConfig",
+    "signight.apps.MongoAuthConfig",
+    "signight.apps.MongoContentTypesConfig",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "channels",
+    "signight.apps.SignightConfig",
+    "rooms",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "signight.urls"
+ASGI_APPLICATION = "signight.asgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django_mongodb_backend",
+        "HOST": MONGODB_URL,
+        "NAME": MONGODB_DB_NAME,
+        "OPTIONS": {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000},
+    },
+}
+DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
+# Django's own apps need migrations that use ObjectIdAutoField (django-mongodb-backend docs).
+MIGRATION_MODULES = {
+    "admin": "signight.mongo_migrations.admin",
+    "auth": "signight.mongo_migrations.auth",
+    "contenttypes": "signight.mongo_migrations.contenttypes",
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 10},
+    },
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "EXCEPTION_HANDLER": "signight.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".data" / "static"
+STORAGES = {
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True  # serve admin assets without a collectstatic step in development
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "text"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL.upper()},
+    "loggers": {"django": {"level": LOG_LEVEL.upper(), "propagate": True}},
+}
