@@ -44,9 +44,30 @@ TICK_RATE = env.int("TICK_RATE", default="20", min=1, max=120)
 # A node (server process) whose heartbeat is older than this is presumed dead and reaped.
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default="10", min=3, max=300)
 
+# --- Abuse limits (docs/security.md) --------------------------------------------------------
+WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default="16384", min=256, max=16 * 2**20)
+WS_MAX_JSON_DEPTH = env.int("WS_MAX_JSON_DEPTH", default="8", min=2, max=64)
+WS_UPDATE_RATE = env.int("WS_UPDATE_RATE", default="30", min=1)
+WS_CHAT_RATE = env.int("WS_CHAT_RATE", default="5", min=1)
+WS_CHAT_PERIOD = env.float("WS_CHAT_PERIOD", default="10", min=0.1)
+WS_CHAT_BURST = env.int("WS_CHAT_BURST", default="3", min=1)
+WS_FLOOD_CLOSE_SECONDS = env.float("WS_FLOOD_CLOSE_SECONDS", default="10", min=1)
+WS_SEND_QUEUE_LIMIT = env.int("WS_SEND_QUEUE_LIMIT", default="256", min=1)  # frames per client
+WS_IDLE_TIMEOUT = env.float("WS_IDLE_TIMEOUT", default="60", min=1)
+WS_MAX_CONNECTIONS_PER_IP = env.int("WS_MAX_CONNECTIONS_PER_IP", default="50", min=0)
+TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default="0", min=0, max=10)
+ALLOWED_ORIGINS = env.list("ALLOWED_ORIGINS", default="*" if DEBUG else "")
+SHUTDOWN_DRAIN_SECONDS = env.float("SHUTDOWN_DRAIN_SECONDS", default="5", min=0, max=300)
+
 # --- Auth (JWT) -----------------------------------------------------------------------------
+WS_AUTH_REQUIRED = env.bool("WS_AUTH_REQUIRED", default=not DEBUG)
 JWT_SECRET = env.str("JWT_SECRET", default="insecure-dev-jwt-secret" if DEBUG else "")
 JWT_ISSUER = env.str("JWT_ISSUER", default="https://auth.signite.com")
+JWT_AUDIENCE = env.str("JWT_AUDIENCE", default="") or None
+JWT_PUBLIC_KEY = env.str("JWT_PUBLIC_KEY", default="") or None
+if not JWT_PUBLIC_KEY and not JWT_SECRET:
+    raise ConfigError("JWT_SECRET is required in production (or JWT_PUBLIC_KEY for RS256)")
+LOG_FORMAT = env.choice("LOG_FORMAT", default="text" if DEBUG else "json", choices=("json", "text"))
 
 # --- Django ---------------------------------------------------------------------------------
 INSTALLED_APPS = [

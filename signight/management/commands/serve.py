@@ -50,13 +50,16 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=settings.SERVER_HOST)
         parser.add_argument("--port", type=int, default=settings.SERVER_PORT)
         parser.add_argument("--http-port", type=int, default=settings.HTTP_PORT)
+        parser.add_argument(
+            "--app", default="signight.asgi:application", help="ASGI app (the bench's baseline)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host = options["host"]
         ports = sorted({options["port"], options["http_port"]})
         sockets = [bind(host, port) for port in ports]
         workers = options["workers"]
-        config = uvicorn_config(workers=workers)
+        config = uvicorn_config(workers=workers, app=options["app"])
         self.stdout.write(
             f"signight: serving on {', '.join(f'{host}:{p}' for p in ports)} "
             f"with {workers} worker(s)",
