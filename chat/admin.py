@@ -32,12 +32,15 @@ class RoomIdFilter(admin.SimpleListFilter):
     title = "room"
     parameter_name = "room"
 
-    def lookups(self, request, model_admin):  # noqa: ANN001, ANN201 (Django admin glue)
+    def lookups(self, request, model_admin):
         from rooms.models import Room
 
-        return [(r, r) for r in Room.objects.order_by("-created_at").values_list("room_id", flat=True)[:20]]
+        return [
+            (r, r)
+            for r in Room.objects.order_by("-created_at").values_list("room_id", flat=True)[:20]
+        ]
 
-    def queryset(self, request, queryset):  # noqa: ANN001, ANN201
+    def queryset(self, request, queryset):
         if self.value():
             return queryset.filter(room__room_id=self.value())
         return queryset

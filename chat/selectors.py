@@ -28,9 +28,9 @@ def chat_message_item(message: ChatMessage, *, room_id: str) -> dict[str, Any]:
         "client_id": message.client_id,
         "name": message.name,
         "message": message.message,
-        "timestamp": message.created_at.astimezone(UTC).isoformat(timespec="milliseconds").replace(
-            "+00:00", "Z"
-        ),
+        "timestamp": message.created_at.astimezone(UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
     }
 
 

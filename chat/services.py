@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 
 from chat.models import ChatMessage
 from chat.selectors import chat_message_item
-from rooms import broadcast, protocol
+from rooms import broadcast, presence, protocol
 from rooms.models import Room
 from rooms.session import PlayerSession
 from signight.errors import DomainError
@@ -24,7 +24,7 @@ def chat_message_create(*, room_id: str, client_id: str, name: str, message: str
 
 
 async def chat_message_post(*, session: PlayerSession, message: str) -> None:
-    """Persist, then broadcast to everyone in the room, the sender included (its acknowledgement)."""
+    """Persist, then broadcast to the whole room, sender included (its acknowledgement)."""
     if session.room_id is None:
         raise DomainError("join a room before chatting", code=protocol.ErrorCode.NOT_IN_ROOM)
     room_id = session.room_id
@@ -38,4 +38,4 @@ async def chat_message_post(*, session: PlayerSession, message: str) -> None:
             "chat is unavailable right now; the message was not sent",
             code=protocol.ErrorCode.CHAT_UNAVAILABLE,
         ) from None
-    await broadcast.event(room_id, protocol.chat(item))
+    await broadcast.event(room_id, protocol.chat(item), seq=await presence.room_next_seq(room_id))

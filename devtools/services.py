@@ -24,7 +24,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, *, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, *, timeout: float, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -76,15 +78,26 @@ class Service:
     def restart(self, *, timeout: float = 30) -> None:
         """Start again on the same port and data (tests that take a dependency down and up)."""
         self.stop()
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         wait_for_port(self.port, timeout=timeout, proc=self.proc)
 
 
 def start_redis(*, data_dir: Path | None = None, port: int | None = None) -> Service:
     port = port or free_port()
     argv = [
-        redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-        "--save", "", "--appendonly", "no", "--protected-mode", "no",
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
     ]
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -94,15 +107,25 @@ def start_redis(*, data_dir: Path | None = None, port: int | None = None) -> Ser
     return Service("redis", f"redis://127.0.0.1:{port}/0", port, proc, argv)
 
 
-def start_secantus(*, data_dir: Path | None = None, port: int | None = None,
-                   log_path: Path | None = None) -> Service:
+def start_secantus(
+    *, data_dir: Path | None = None, port: int | None = None, log_path: Path | None = None
+) -> Service:
     port = port or free_port()
     storage = str(data_dir) if data_dir is not None else ":memory:"
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
-        secantusd_binary(), "--host", "127.0.0.1", "--port", str(port),
-        "--storage-path", storage, "--log-level", "WARNING", "--cache-size", "256M",
+        secantusd_binary(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        storage,
+        "--log-level",
+        "WARNING",
+        "--cache-size",
+        "256M",
     ]
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})

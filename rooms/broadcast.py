@@ -45,15 +45,24 @@ async def unsubscribe(room_id: str, channel: str) -> None:
 
 
 async def event(
-    room_id: str, frame: str, *, exclude: str | None = None, left: str | None = None
+    room_id: str, frame: str, *, seq: int, exclude: str | None = None, left: str | None = None
 ) -> None:
-    """An ordered, never-coalesced room event (PlayerJoined, PlayerLeft, Chat) to every node.
+    """A never-coalesced room event (PlayerJoined, PlayerLeft, Chat) to every node.
 
-    `exclude` is a client not to deliver it to; `left` names a player who left the room.
+    `seq` is its number in the room (presence); a player whose Welcome snapshot already
+    includes it does not get it again. `exclude` is a client not to deliver it to; `left`
+    names a player who left the room.
     """
     await _layer().group_send(
         group_name(room_id),
-        {"type": EVENT, "room": room_id, "frame": frame, "exclude": exclude, "left": left},
+        {
+            "type": EVENT,
+            "room": room_id,
+            "frame": frame,
+            "seq": seq,
+            "exclude": exclude,
+            "left": left,
+        },
     )
 
 

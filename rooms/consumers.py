@@ -95,7 +95,9 @@ class GameConsumer(AsyncWebsocketConsumer):
     # --- protocol messages -------------------------------------------------------------------
 
     async def on_join(self, msg: protocol.Join) -> None:
-        await services.room_join(session=self.session, room_id=msg.room_id, name=msg.name, color=msg.color)
+        await services.room_join(
+            session=self.session, room_id=msg.room_id, name=msg.name, color=msg.color
+        )
 
     async def on_update(self, msg: protocol.Update) -> None:
         services.player_update(session=self.session, state=msg.state)
@@ -128,7 +130,8 @@ class GameConsumer(AsyncWebsocketConsumer):
         self.session.outbox.close()
         try:
             await asyncio.wait_for(
-                self.base_send({"type": "websocket.close", "code": int(code), "reason": reason}), 2.0
+                self.base_send({"type": "websocket.close", "code": int(code), "reason": reason}),
+                2.0,
             )
         except Exception:
             _abort_transport(self.base_send)

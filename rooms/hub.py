@@ -47,6 +47,7 @@ class RoomHub:
         self.rooms: dict[str, LocalRoom] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._started: asyncio.Future[None] | None = None
+        self._stopping = False
         self.tick_seconds = 1.0 / settings.TICK_RATE
         self.last_tick_duration = 0.0
 
@@ -66,6 +67,7 @@ class RoomHub:
         await self._started
 
     async def _start(self) -> None:
+        self._stopping = False
         self.channel = await broadcast.node_channel()
         await presence.node_register(
             node_id=self.node_id, channel=self.channel, ttl=settings.PRESENCE_TTL_SECONDS
@@ -85,10 +87,13 @@ class RoomHub:
             for client_id in list(room.members):
                 with contextlib.suppress(Exception):
                     await self.leave(room_id, client_id)
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # redis-py may turn a cancellation into TimeoutError; the loops also watch _stopping.
+        await asyncio.wait(self._tasks, timeout=5)
         self._tasks.clear()
+        self.rooms.clear()
         with contextlib.suppress(Exception):
             await presence.node_forget(self.node_id)
         self._started = None
@@ -96,12 +101,21 @@ class RoomHub:
     # --- membership --------------------------------------------------------------------------
 
     async def attach(self, room_id: str, session: PlayerSession) -> None:
+        """Receive the room's events for this session from now on, held until `admit`."""
+        session.pending = []
         room = self.rooms.get(room_id)
         if room is None:
             room = self.rooms[room_id] = LocalRoom()
             assert self.channel is not None
             await broadcast.subscribe(room_id, self.channel)
         room.members[session.client_id] = session
+
+    async def admit(self, session: PlayerSession, seq: int) -> None:
+        """The Welcome (room as of event `seq`) is sent: release the newer held events."""
+        held, session.pending, session.joined_seq = session.pending or [], None, seq
+        for event_seq, frame in held:
+            if event_seq > seq:
+                await session.outbox.put(frame)
 
     async def detach(self, room_id: str, client_id: str) -> None:
         room = self.rooms.get(room_id)
@@ -117,12 +131,10 @@ class RoomHub:
     async def leave(self, room_id: str, client_id: str) -> bool:
         """Detach locally, remove from Redis, tell the room. True if the player was there."""
         await self.detach(room_id, client_id)
-        removed = await presence.player_exit(
-            room_id=room_id, client_id=client_id, node_id=self.node_id
-        )
-        if removed:
-            await broadcast.event(room_id, protocol.player_left(client_id), left=client_id)
-        return removed
+        seq = await presence.player_exit(room_id=room_id, client_id=client_id, node_id=self.node_id)
+        if seq:
+            await broadcast.event(room_id, protocol.player_left(client_id), seq=seq, left=client_id)
+        return seq is not None
 
     def stage_state(self, room_id: str, client_id: str, state: bytes) -> None:
         """Hot path (every Update): remember the latest state until the next tick. No I/O."""
@@ -134,7 +146,7 @@ class RoomHub:
 
     async def _tick_loop(self) -> None:
         period = self.tick_seconds
-        while True:
+        while not self._stopping:
             now = time.time()
             await asyncio.sleep(period - (now % period))
             started = time.perf_counter()
@@ -162,7 +174,9 @@ class RoomHub:
         if shared:
             await asyncio.gather(
                 *(
-                    broadcast.states(room_id, node_id=self.node_id, players=list(batch[room_id].items()))
+                    broadcast.states(
+                        room_id, node_id=self.node_id, players=list(batch[room_id].items())
+                    )
                     for room_id in shared
                 )
             )
@@ -174,13 +188,14 @@ class RoomHub:
                 frame = protocol.state_update(list(room.inbox.items()))
                 room.inbox = {}
                 for session in list(room.members.values()):
-                    await session.outbox.put(frame)
+                    if session.pending is None:  # a joiner's Welcome carries the states
+                        await session.outbox.put(frame)
 
     # --- cross-process -----------------------------------------------------------------------
 
     async def _receive_loop(self) -> None:
         assert self.channel is not None
-        while True:
+        while not self._stopping:
             try:
                 message = await broadcast.receive(self.channel)
                 await self._on_message(message)
@@ -195,11 +210,16 @@ class RoomHub:
         if room is None:
             return
         if message["type"] == broadcast.EVENT:
-            frame, exclude, left = message["frame"], message.get("exclude"), message.get("left")
+            frame, seq = message["frame"], message["seq"]
+            exclude, left = message.get("exclude"), message.get("left")
             if left is not None:  # no StateUpdate may mention a player after its PlayerLeft
                 room.inbox.pop(left, None)
             for client_id, session in list(room.members.items()):
-                if client_id != exclude:
+                if client_id == exclude:
+                    continue
+                if session.pending is not None:
+                    session.pending.append((seq, frame))
+                elif seq > session.joined_seq:
                     await session.outbox.put(frame)
         elif message["type"] == broadcast.STATES and message.get("node") != self.node_id:
             for client_id, state in message["players"]:
@@ -209,7 +229,7 @@ class RoomHub:
         ttl = settings.PRESENCE_TTL_SECONDS
         beat = max(1.0, ttl / 3)
         last_reap = last_resubscribe = time.monotonic()
-        while True:
+        while not self._stopping:
             await asyncio.sleep(beat)
             try:
                 assert self.channel is not None
@@ -236,9 +256,14 @@ class RoomHub:
             rooms: set[str] = set()
             for client_id, room_id in await presence.node_clients(node_id):
                 rooms.add(room_id)
-                if await presence.player_exit(room_id=room_id, client_id=client_id, node_id=node_id):
+                seq = await presence.player_exit(
+                    room_id=room_id, client_id=client_id, node_id=node_id
+                )
+                if seq is not None:
                     reaped += 1
-                    await broadcast.event(room_id, protocol.player_left(client_id), left=client_id)
+                if seq:
+                    frame = protocol.player_left(client_id)
+                    await broadcast.event(room_id, frame, seq=seq, left=client_id)
             for room_id in rooms:
                 await broadcast.unsubscribe(room_id, channel)
             await presence.node_forget(node_id)

@@ -25,7 +25,9 @@ class Outbox:
         self._send = send
         # uvicorn's websockets-sansio protocol exposes the event its `send` waits on; with any
         # other server we cannot see the buffer and let the backlog take every frame.
-        self._writable: asyncio.Event | None = getattr(getattr(send, "__self__", None), "writable", None)
+        self._writable: asyncio.Event | None = getattr(
+            getattr(send, "__self__", None), "writable", None
+        )
         self._backlog: collections.deque[str] = collections.deque()
         self._drainer: asyncio.Task[None] | None = None
         self._limit = limit

@@ -4,6 +4,7 @@ Keys (all under "sn:"):
   room:<id>:players  HASH client_id -> node_id          (membership; its length is the count)
   room:<id>:states   HASH client_id -> state JSON        (latest state, written once per tick)
   room:<id>:nodes    HASH node_id -> local player count  (which processes hold the room)
+  room:<id>:seq      INTEGER                             (sequence of the room's events)
   rooms              ZSET room_id -> player count        (active rooms, for GET /rooms)
   node:<id>          STRING channel name, with a TTL     (heartbeat of a live server process)
   nodes              HASH node_id -> channel name        (every registered process)
@@ -38,15 +39,16 @@ def _node_clients(node_id: str) -> str:
     return f"{PREFIX}node:{node_id}:clients"
 
 
-# KEYS: players, states, nodes, rooms, node_clients
+# KEYS: players, states, nodes, rooms, node_clients, seq
 # ARGV: client_id, node_id, state, max_players, room_id
-# Returns {status, state1_client, state1_json, ...}; status 1 joined, 0 already in, -1 full.
+# Returns {status, seq, client, state, client, state ...}; status 1 joined, 0 already in, -1 full.
+# `seq` numbers the PlayerJoined event; the snapshot returned is the room as of that event.
 _ENTER = """
 local status = 1
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   status = 0
 elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
-  return {-1}
+  return {-1, 0}
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
@@ -54,7 +56,7 @@ else
   redis.call('ZADD', KEYS[4], redis.call('HLEN', KEYS[1]), ARGV[5])
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-local out = {status}
+local out = {status, redis.call('INCR', KEYS[6])}
 local members = redis.call('HKEYS', KEYS[1])
 local states = redis.call('HMGET', KEYS[2], unpack(members))
 for i, member in ipairs(members) do
@@ -78,9 +80,9 @@ end
 return redis.call('HLEN', KEYS[3])
 """
 
-# KEYS: players, states, nodes, rooms, node_clients
+# KEYS: players, states, nodes, rooms, node_clients, seq
 # ARGV: client_id, room_id
-# Returns 1 if the player was in the room (and is now gone), 0 otherwise.
+# Returns the seq of the PlayerLeft event if the player was in the room, 0 otherwise.
 _EXIT = """
 local node = redis.call('HGET', KEYS[1], ARGV[1])
 if not node then
@@ -95,17 +97,18 @@ redis.call('HDEL', PREFIX_NODE_CLIENTS .. node .. ':clients', ARGV[1])
 local left = redis.call('HLEN', KEYS[1])
 if left == 0 then
   redis.call('ZREM', KEYS[4], ARGV[2])
-  redis.call('DEL', KEYS[2], KEYS[3])
-else
-  redis.call('ZADD', KEYS[4], left, ARGV[2])
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[6])
+  return -1
 end
-return 1
+redis.call('ZADD', KEYS[4], left, ARGV[2])
+return redis.call('INCR', KEYS[6])
 """.replace("PREFIX_NODE_CLIENTS", f"'{PREFIX}node:'")
 
 
 @dataclass(frozen=True, slots=True)
 class EnterResult:
     status: str  # "joined" | "rejoined" | "full"
+    seq: int  # the room's event sequence number as of the snapshot
     room_state: list[tuple[str, bytes]]
 
 
@@ -132,6 +135,7 @@ def _room_keys(room_id: str, node_id: str) -> list[str]:
         _room(room_id, "nodes"),
         ROOMS_KEY,
         _node_clients(node_id),
+        _room(room_id, "seq"),
     ]
 
 
@@ -145,20 +149,28 @@ async def player_enter(
         _room_keys(room_id, node_id),
         [client_id, node_id, state, max_players, room_id],
     )
-    status = int(reply[0])  # type: ignore[index]
+    status, seq = int(reply[0]), int(reply[1])  # type: ignore[index]
     if status == -1:
-        return EnterResult("full", [])
-    flat = reply[1:]  # type: ignore[index]
+        return EnterResult("full", seq, [])
+    flat = reply[2:]  # type: ignore[index]
     room_state = [(flat[i].decode(), flat[i + 1]) for i in range(0, len(flat), 2)]
-    return EnterResult("joined" if status == 1 else "rejoined", room_state)
+    return EnterResult("joined" if status == 1 else "rejoined", seq, room_state)
 
 
-async def player_exit(*, room_id: str, client_id: str, node_id: str) -> bool:
-    """Remove a player from a room; False if it was not there (leaving is idempotent)."""
-    reply = await _script(
-        get_async(), _EXIT, _room_keys(room_id, node_id), [client_id, room_id]
+async def player_exit(*, room_id: str, client_id: str, node_id: str) -> int | None:
+    """Remove a player from a room: the seq of its PlayerLeft event, or None if it was not
+    there (leaving is idempotent). The last player out gets seq 0: nobody is left to tell."""
+    reply = int(
+        await _script(get_async(), _EXIT, _room_keys(room_id, node_id), [client_id, room_id])
     )
-    return bool(reply)
+    if reply == 0:
+        return None
+    return max(reply, 0)
+
+
+async def room_next_seq(room_id: str) -> int:
+    """Number a room event that changes no membership (Chat)."""
+    return int(await get_async().incr(_room(room_id, "seq")))
 
 
 async def states_store(batch: Mapping[str, Mapping[str, bytes]]) -> dict[str, int]:
@@ -174,7 +186,11 @@ async def states_store(batch: Mapping[str, Mapping[str, bytes]]) -> dict[str, in
         async with client.pipeline(transaction=False) as pipe:
             for room_id in rooms:
                 args = [item for pair in batch[room_id].items() for item in pair]
-                keys = [_room(room_id, "players"), _room(room_id, "states"), _room(room_id, "nodes")]
+                keys = [
+                    _room(room_id, "players"),
+                    _room(room_id, "states"),
+                    _room(room_id, "nodes"),
+                ]
                 pipe.evalsha(sha, 3, *keys, *args)
             try:
                 replies = await pipe.execute()

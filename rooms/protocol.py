@@ -177,7 +177,9 @@ def state_json(state: PlayerState) -> bytes:
 
 
 def initial_state(name: str, color: str) -> PlayerState:
-    return PlayerState(name=name, color=color, position=(0.0, 0.0, 0.0), rotation=(1.0, 0.0, 0.0, 0.0))
+    return PlayerState(
+        name=name, color=color, position=(0.0, 0.0, 0.0), rotation=(1.0, 0.0, 0.0, 0.0)
+    )
 
 
 def welcome(

@@ -39,14 +39,20 @@ async def room_join(*, session: PlayerSession, room_id: str, name: str, color: s
     if room.is_closed:
         raise DomainError(f"room {room_id} is closed", code=E.ROOM_CLOSED)
     state = protocol.state_json(protocol.initial_state(session.name, color))
-    entered = await presence.player_enter(
-        room_id=room_id,
-        client_id=session.client_id,
-        node_id=hub.node_id,
-        state=state,
-        max_players=room.max_players,
-    )
+    await hub.attach(room_id, session)  # events from here on are held, then filtered by seq
+    try:
+        entered = await presence.player_enter(
+            room_id=room_id,
+            client_id=session.client_id,
+            node_id=hub.node_id,
+            state=state,
+            max_players=room.max_players,
+        )
+    except BaseException:
+        await hub.detach(room_id, session.client_id)
+        raise
     if entered.status == "full":
+        await hub.detach(room_id, session.client_id)
         raise DomainError(f"room {room_id} is full ({room.max_players} players)", code=E.ROOM_FULL)
     session.room_id = room_id
     await session.send(
@@ -57,10 +63,14 @@ async def room_join(*, session: PlayerSession, room_id: str, name: str, color: s
             chat_history=history,
         )
     )
-    await hub.attach(room_id, session)
-    await broadcast.event(
-        room_id, protocol.player_joined(session.client_id, state), exclude=session.client_id
-    )
+    await hub.admit(session, entered.seq)
+    if entered.status == "joined":
+        await broadcast.event(
+            room_id,
+            protocol.player_joined(session.client_id, state),
+            seq=entered.seq,
+            exclude=session.client_id,
+        )
 
 
 async def room_leave(*, session: PlayerSession) -> None:

@@ -1,4 +1,4 @@
-"""PlayerSession: what the server knows about one connected client, shared by consumer and services."""
+"""PlayerSession: what the server knows of one connected client (consumer and services)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ class PlayerSession:
     token_name: str | None = None
     room_id: str | None = None
     color: str = "#FFFFFF"
+    # Room events numbered up to joined_seq are in the Welcome snapshot; until the Welcome is
+    # sent, events wait in `pending` so none is lost or seen twice.
+    joined_seq: int = 0
+    pending: list[tuple[int, str]] | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     async def send(self, text: str) -> None:

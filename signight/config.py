@@ -61,8 +61,14 @@ class Env:
 
         return self._convert(name, default, convert)
 
-    def int(self, name: str, default: object = _MISSING, *, min: int | None = None,
-            max: int | None = None) -> int:
+    def int(
+        self,
+        name: str,
+        default: object = _MISSING,
+        *,
+        min: int | None = None,
+        max: int | None = None,
+    ) -> int:
         def convert(raw: str) -> int:
             try:
                 value = int(raw)
@@ -73,8 +79,14 @@ class Env:
 
         return self._convert(name, default, convert)
 
-    def float(self, name: str, default: object = _MISSING, *, min: float | None = None,
-              max: float | None = None) -> float:
+    def float(
+        self,
+        name: str,
+        default: object = _MISSING,
+        *,
+        min: float | None = None,
+        max: float | None = None,
+    ) -> float:
         def convert(raw: str) -> float:
             try:
                 value = float(raw)

@@ -48,7 +48,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, (redis.RedisError, PyMongoError)):
         logger.warning("backing service unavailable: %s", exc)
         return Response(
-            {"code": Unavailable.code, "detail": "A backing service is unavailable; retry shortly."},
+            {
+                "code": Unavailable.code,
+                "detail": "A backing service is unavailable; retry shortly.",
+            },
             status=HTTPStatus.SERVICE_UNAVAILABLE,
         )
     response = exception_handler(exc, context)

@@ -134,7 +134,13 @@ MIGRATION_MODULES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 10},
+        "CONFIG": {
+            # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis' BZPOPMIN
+            # timeout, so an idle receive() would fail with TimeoutError: give it headroom.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
+            "capacity": 1000,
+            "expiry": 10,
+        },
     },
 }
 
@@ -167,7 +173,8 @@ STATIC_ROOT = BASE_DIR / ".data" / "static"
 STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = True  # serve admin assets without a collectstatic step in development
+WHITENOISE_USE_FINDERS = True  # serve admin assets without collectstatic in development
+WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,34 @@
+# Signight: `make run` serves the app on embedded Redis and SecantusDB; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench superuser clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) requirements.txt requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m devtools.run
+
+superuser: $(STAMP)
+	DJANGO_DEBUG=1 REDIS_URL=redis://127.0.0.1:6380/0 \
+	MONGODB_URL='mongodb://127.0.0.1:27018/?directConnection=true' \
+	$(PY) manage.py createsuperuser
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: $(STAMP) lint
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .data

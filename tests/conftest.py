@@ -1,0 +1,36 @@
+"""Shared fixtures. The private Redis and SecantusDB are started by devtools.pytest_services."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from rest_framework.test import APIClient
+
+from rooms.hub import hub
+from signight.redis import get_sync
+
+
+@pytest.fixture
+def room_id() -> str:
+    """A room of this test alone (tests share one Redis and never flush it under each other)."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def clean_redis() -> None:
+    """For tests that read global live state (GET /rooms): start from an empty Redis."""
+    get_sync().flushdb()
+
+
+@pytest.fixture
+async def fresh_hub() -> AsyncIterator[None]:
+    """Each socket test gets a hub with no rooms; it is stopped (players removed) afterwards."""
+    yield
+    await hub.stop()

@@ -1,0 +1,254 @@
+"""The game socket over Channels' WebsocketCommunicator, against real Redis and MongoDB."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chat.models import ChatMessage
+from rooms.models import Room
+from tests.rooms.sockets import STATE, Player
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_hub")]
+
+
+async def test_join_returns_welcome_with_the_joiner_and_chat_history(room_id) -> None:
+    room = await database_sync_to_async(Room.objects.create)(room_id=room_id)
+    await database_sync_to_async(ChatMessage.objects.create)(
+        room=room, client_id="old", name="Old", message="hello"
+    )
+    a = await Player().connect()
+    welcome = await a.join(room_id, name="플레이어1", color="#FF0000")
+    assert welcome == {
+        "type": "Welcome",
+        "client_id": welcome["client_id"],
+        "room_id": room_id,
+        "room_state": [
+            {
+                "client_id": welcome["client_id"],
+                "state": {
+                    "name": "플레이어1",
+                    "color": "#FF0000",
+                    "position": [0.0, 0.0, 0.0],
+                    "rotation": [1.0, 0.0, 0.0, 0.0],
+                },
+            }
+        ],
+        "chat_history": [
+            {
+                "id": welcome["chat_history"][0]["id"],
+                "room_id": room_id,
+                "client_id": "old",
+                "name": "Old",
+                "message": "hello",
+                "timestamp": welcome["chat_history"][0]["timestamp"],
+            }
+        ],
+    }
+    await a.close()
+
+
+async def test_second_player_sees_the_first_and_the_first_gets_player_joined(room_id) -> None:
+    a = await Player().connect()
+    await a.join(room_id, name="A")
+    b = await Player().connect()
+    welcome = await b.join(room_id, name="B")
+    assert {p["client_id"] for p in welcome["room_state"]} == {a.client_id, b.client_id}
+    joined = await a.recv_type("PlayerJoined")
+    assert joined["client_id"] == b.client_id and joined["state"]["name"] == "B"
+    assert await b.nothing_more(), await b.recv()
+    await a.close()
+    await b.close()
+
+
+async def test_updates_are_coalesced_into_one_state_update_per_tick(room_id) -> None:
+    a = await Player().connect()
+    await a.join(room_id)
+    b = await Player().connect()
+    await b.join(room_id)
+    await a.recv_type("PlayerJoined")
+    for x in range(5):
+        await a.send({"type": "Update", "state": {**STATE, "position": [x, 0, 0]}})
+    update = await b.recv_type("StateUpdate")
+    latest = {p["client_id"]: p["state"] for p in update["players"]}
+    # Sends and the tick race: the first StateUpdate carries the latest state so far,
+    # and within one tick only that latest state of a player is ever sent.
+    while latest[a.client_id]["position"][0] != 4:
+        update = await b.recv_type("StateUpdate")
+        latest = {p["client_id"]: p["state"] for p in update["players"]}
+        assert len(update["players"]) == 1
+    assert latest[a.client_id] == {
+        **STATE,
+        "position": [4.0, 0.0, 0.0],
+        "rotation": [1.0, 0.0, 0.0, 0.0],
+    }
+    await a.close()
+    await b.close()
+
+
+async def test_chat_reaches_everyone_and_is_persisted_first(room_id) -> None:
+    a = await Player().connect()
+    await a.join(room_id, name="A")
+    b = await Player().connect()
+    await b.join(room_id, name="B")
+    await a.recv_type("PlayerJoined")
+    await b.send({"type": "Chat", "message": "  안녕하세요!  "})
+    to_a, to_b = await a.recv_type("Chat"), await b.recv_type("Chat")
+    assert to_a == to_b
+    assert to_a == {
+        "type": "Chat",
+        "id": to_a["id"],
+        "room_id": room_id,
+        "client_id": b.client_id,
+        "name": "B",
+        "message": "안녕하세요!",
+        "timestamp": to_a["timestamp"],
+    }
+    stored = await database_sync_to_async(ChatMessage.objects.get)(pk=to_a["id"])
+    assert stored.message == "안녕하세요!" and stored.client_id == b.client_id
+    await a.close()
+    await b.close()
+
+
+async def test_chat_that_cannot_be_persisted_gets_chat_unavailable(room_id, monkeypatch) -> None:
+    a = await Player().connect()
+    await a.join(room_id)
+
+    def broken(**kwargs: object) -> None:
+        raise ConnectionError("mongo is down")
+
+    monkeypatch.setattr("chat.services.chat_message_create", broken)
+    await a.send({"type": "Chat", "message": "lost?"})
+    error = await a.recv_type("Error")
+    assert error == {
+        "type": "Error",
+        "code": "chat_unavailable",
+        "message": "chat is unavailable right now; the message was not sent",
+    }
+    await a.close()
+
+
+async def test_leave_tells_the_others_and_keeps_the_connection(room_id) -> None:
+    a = await Player().connect()
+    await a.join(room_id)
+    b = await Player().connect()
+    await b.join(room_id)
+    await a.recv_type("PlayerJoined")
+    await b.send({"type": "Leave"})
+    assert await a.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": b.client_id}
+    await b.send({"type": "Leave"})
+    assert (await b.recv_type("Error"))["code"] == "not_in_room"
+    await b.send({"type": "Ping", "t": 1})
+    assert await b.recv_type("Pong") == {"type": "Pong", "t": 1}
+    await a.close()
+    await b.close()
+
+
+async def test_disconnect_tells_the_others(room_id) -> None:
+    a = await Player().connect()
+    await a.join(room_id)
+    b = await Player().connect()
+    await b.join(room_id)
+    await a.recv_type("PlayerJoined")
+    await b.close()
+    assert await a.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": b.client_id}
+    await a.close()
+
+
+async def test_joining_another_room_leaves_the_first(room_id) -> None:
+    a = await Player().connect()
+    await a.join(room_id)
+    b = await Player().connect()
+    await b.join(room_id)
+    await a.recv_type("PlayerJoined")
+    welcome = await b.join(room_id + "-2")
+    assert [p["client_id"] for p in welcome["room_state"]] == [b.client_id]
+    assert (await a.recv_type("PlayerLeft"))["client_id"] == b.client_id
+    await a.close()
+    await b.close()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [{"type": "Update", "state": STATE}, {"type": "Chat", "message": "hi"}, {"type": "Leave"}],
+)
+async def test_room_messages_before_join_get_not_in_room(message) -> None:
+    a = await Player().connect()
+    await a.send(message)
+    assert (await a.recv())["code"] == "not_in_room"
+    await a.close()
+
+
+async def test_a_full_room_refuses_the_next_player(room_id) -> None:
+    await database_sync_to_async(Room.objects.create)(room_id=room_id, max_players=1)
+    a = await Player().connect()
+    await a.join(room_id)
+    b = await Player().connect()
+    await b.send({"type": "Join", "room_id": room_id, "name": "B"})
+    error = await b.recv()
+    assert error == {
+        "type": "Error",
+        "code": "room_full",
+        "message": f"room {room_id} is full (1 players)",
+    }
+    await a.close()
+    await b.close()
+
+
+async def test_a_closed_room_refuses_joins(room_id) -> None:
+    await database_sync_to_async(Room.objects.create)(room_id=room_id, is_closed=True)
+    a = await Player().connect()
+    await a.send({"type": "Join", "room_id": room_id, "name": "A"})
+    assert (await a.recv())["code"] == "room_closed"
+    await a.close()
+
+
+async def test_bad_messages_get_errors_and_the_next_good_message_works(room_id) -> None:
+    a = await Player().connect()
+    await a.send_raw("{not json")
+    assert (await a.recv())["code"] == "invalid_json"
+    await a.send({"type": "Dance"})
+    assert (await a.recv())["code"] == "unknown_type"
+    await a.send({"type": "Join", "room_id": room_id, "name": "A", "color": "blue"})
+    error = await a.recv()
+    assert error["code"] == "invalid_message" and "$.color" in error["message"]
+    await a.send_raw(data=b"\x00\x01")
+    assert (await a.recv())["code"] == "invalid_message"
+    welcome = await a.join(room_id)
+    assert welcome["room_id"] == room_id
+    await a.close()
+
+
+async def test_ping_is_answered_with_the_same_t() -> None:
+    a = await Player().connect()
+    await a.send({"type": "Ping", "t": {"sent": 123.5, "seq": [1, 2]}})
+    assert await a.recv() == {"type": "Pong", "t": {"sent": 123.5, "seq": [1, 2]}}
+    await a.close()
+
+
+@pytest.mark.parametrize("path", ["/", "/ws/"])
+async def test_socket_answers_on_both_paths(path, room_id) -> None:
+    a = await Player(path).connect()
+    assert (await a.join(room_id))["type"] == "Welcome"
+    await a.close()
+
+
+async def test_no_state_update_mentions_a_player_after_its_player_left(room_id) -> None:
+    a = await Player().connect()
+    await a.join(room_id)
+    b = await Player().connect()
+    await b.join(room_id)
+    await b.send({"type": "Update", "state": STATE})
+    await b.send({"type": "Leave"})
+    await asyncio.sleep(0.2)
+    frames = []
+    while not await a.nothing_more(0.2):
+        frames.append(await a.recv())
+    kinds = [f["type"] for f in frames]
+    assert "PlayerLeft" in kinds
+    after = frames[kinds.index("PlayerLeft") + 1 :]
+    assert all(b.client_id not in [p["client_id"] for p in f.get("players", [])] for f in after)
+    await a.close()
+    await b.close()
