@@ -1,0 +1,140 @@
+"""Real server processes (`manage.py serve`, uvicorn) for end-to-end tests, and a socket client."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+from devtools.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def server_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env.update({"DJANGO_DEBUG": "1", "WS_AUTH_REQUIRED": "0", "LOG_LEVEL": "warning"})
+    env.update(overrides)
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"],
+        env=env,
+        check=True,
+        timeout=120,
+    )
+
+
+@dataclass
+class ServerProcess:
+    env: dict[str, str]
+    ws_port: int = field(default_factory=free_port)
+    http_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> ServerProcess:
+        argv = [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "serve",
+            "--port",
+            str(self.ws_port),
+            "--http-port",
+            str(self.http_port),
+        ]
+        self.proc = subprocess.Popen(argv, env=self.env, cwd=ROOT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}")
+            try:
+                if self.get("/rooms")[0] == 200:
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError("server did not start")
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}/ws/"
+
+    def get(self, path: str, port: int | None = None) -> tuple[int, Any]:
+        url = f"http://127.0.0.1:{port or self.http_port}{path}"
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def unique_db() -> str:
+    return f"signight_e2e_{uuid.uuid4().hex[:8]}"
+
+
+class Client:
+    """A game client on a real socket (the `websockets` library)."""
+
+    def __init__(self, ws: websockets.ClientConnection) -> None:
+        self.ws = ws
+        self.client_id: str | None = None
+
+    @classmethod
+    async def connect(cls, url: str, **kwargs: Any) -> Client:
+        return cls(await websockets.connect(url, compression=None, open_timeout=10, **kwargs))
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(message, ensure_ascii=False))
+
+    async def recv(self, timeout: float = 10) -> dict[str, Any]:
+        import asyncio
+
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def recv_type(self, kind: str, timeout: float = 10, **match: Any) -> dict[str, Any]:
+        """The next frame of this type (and matching fields); other frames are skipped."""
+        import asyncio
+
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            frame = await self.recv(max(left, 0.01))
+            if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+                return frame
+
+    async def join(self, room_id: str, name: str) -> dict[str, Any]:
+        await self.send({"type": "Join", "room_id": room_id, "name": name, "color": "#FF0000"})
+        welcome = await self.recv_type("Welcome")
+        self.client_id = welcome["client_id"]
+        return welcome
+
+    async def close(self) -> None:
+        await self.ws.close()

