@@ -60,7 +60,7 @@ class ChatMessageAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at",)
     raw_id_fields = ("room",)
 
-    def delete_queryset(self, request, queryset):  # noqa: ANN001, ANN201 (Django admin glue)
+    def delete_queryset(self, request, queryset):
         # The changelist queryset joins rooms; MongoDB cannot delete across collections.
         ids = list(queryset.values_list("pk", flat=True))
         ChatMessage.objects.filter(pk__in=ids).delete()

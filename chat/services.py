@@ -12,6 +12,7 @@ from chat.selectors import chat_message_item
 from rooms import broadcast, presence, protocol
 from rooms.models import Room
 from rooms.session import PlayerSession
+from signight import metrics
 from signight.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -38,4 +39,5 @@ async def chat_message_post(*, session: PlayerSession, message: str) -> None:
             "chat is unavailable right now; the message was not sent",
             code=protocol.ErrorCode.CHAT_UNAVAILABLE,
         ) from None
+    metrics.CHAT_PERSISTED.inc()
     await broadcast.event(room_id, protocol.chat(item), seq=await presence.room_next_seq(room_id))

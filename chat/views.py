@@ -11,10 +11,16 @@ from rest_framework.views import APIView
 
 from chat.selectors import InvalidCursor, chat_history, parse_cursor
 from rooms.protocol import ROOM_ID_PATTERN
+from signight.auth import TokenRequiredWhenAuthRequired
 
 
 class ChatHistoryView(APIView):
-    """POST {"room_id", "limit", "before"} or GET ?room_id=&limit=&before= (same answer)."""
+    """POST {"room_id", "limit", "before"} or GET ?room_id=&limit=&before= (same answer).
+
+    Needs `Authorization: Bearer <jwt>` when WS_AUTH_REQUIRED is on.
+    """
+
+    permission_classes = [TokenRequiredWhenAuthRequired]
 
     class InputSerializer(serializers.Serializer):
         room_id = serializers.RegexField(ROOM_ID_PATTERN, max_length=64)

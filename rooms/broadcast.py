@@ -66,6 +66,11 @@ async def event(
     )
 
 
+def _frame_type(frame: str) -> str:
+    """The type of a frame built by rooms.protocol ('{"type":"<Type>",...')."""
+    return frame[9 : frame.find('"', 9)]
+
+
 async def states(room_id: str, *, node_id: str, players: list[tuple[str, bytes]]) -> None:
     """One tick's changed states of a room's local players, to the other nodes holding it."""
     await _layer().group_send(

@@ -11,33 +11,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from chat.services import chat_message_post
-from rooms import protocol, services
+from rooms import admission, protocol, services
 from rooms.hub import hub
+from rooms.limits import FloodGuard, TokenBucket
 from rooms.outbox import Outbox
 from rooms.session import PlayerSession
+from signight import lifecycle, metrics
 from signight.errors import DomainError
 
 logger = logging.getLogger(__name__)
-
-SEND_QUEUE_LIMIT = 256
+E = protocol.ErrorCode
 
 
 class GameConsumer(AsyncWebsocketConsumer):
     session: PlayerSession
+    admission: admission.Admission | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
         self._closing = False
+        self.last_seen = time.monotonic()
         try:
             while True:
                 await self.dispatch(await receive())
@@ -52,38 +57,71 @@ class GameConsumer(AsyncWebsocketConsumer):
     # --- ASGI events -------------------------------------------------------------------------
 
     async def on_connect(self, message: dict[str, Any]) -> None:
-        await self.base_send({"type": "websocket.accept"})
-        outbox = Outbox(self.base_send, limit=SEND_QUEUE_LIMIT, on_overflow=self._on_overflow)
+        outbox = Outbox(
+            self.base_send, limit=settings.WS_SEND_QUEUE_LIMIT, on_overflow=self._on_overflow
+        )
         self.session = PlayerSession(client_id=str(uuid.uuid4()), outbox=outbox)
+        try:
+            self.admission = admission.admit(self.scope)
+        except admission.Refused as refused:
+            # Accept first: a close before accept reaches a browser only as 1006.
+            await self.base_send({"type": "websocket.accept", "subprotocol": _bearer(self.scope)})
+            await self.close_with(refused.code, refused.reason)
+            return
+        subprotocol = self.admission.subprotocol
+        await self.base_send({"type": "websocket.accept", "subprotocol": subprotocol})
+        if lifecycle.draining:
+            await self.close_with(protocol.CloseCode.GOING_AWAY, lifecycle.RECONNECT_REASON)
+            return
+        identity = self.admission.identity
+        if identity is not None:
+            self.session.client_id = identity.client_id
+            self.session.token_name = identity.name
+        self.update_bucket = TokenBucket(
+            rate=settings.WS_UPDATE_RATE, capacity=settings.WS_UPDATE_RATE
+        )
+        self.chat_bucket = TokenBucket(
+            rate=settings.WS_CHAT_RATE / settings.WS_CHAT_PERIOD, capacity=settings.WS_CHAT_BURST
+        )
+        self.flood = FloodGuard(close_after=settings.WS_FLOOD_CLOSE_SECONDS)
+        hub.sockets.add(self)
         try:
             await hub.ensure_started()
         except Exception:
-            logger.exception("cannot start the room hub")
+            logger.exception("cannot start the room hub", extra=self.log_context())
             await self.close_with(protocol.CloseCode.TRY_AGAIN_LATER, "service unavailable")
 
     async def on_receive(self, message: dict[str, Any]) -> None:
         if self._closing:
             return
+        self.last_seen = time.monotonic()
         raw = message.get("text")
         try:
             if raw is None:
                 raise protocol.ProtocolError("binary frames are not supported; send JSON text")
             parsed = protocol.parse(raw)
+            _COUNT_IN[type(parsed)].inc()
             await self.handlers[type(parsed)](self, parsed)
         except DomainError as exc:
+            metrics.ERRORS.labels(exc.code).inc()
             await self.session.send(protocol.error(exc.code, str(exc)))
         except Exception:
-            logger.exception("unexpected error serving client %s", self.session.client_id)
+            logger.exception("unexpected error serving a client", extra=self.log_context())
             await self.close_with(protocol.CloseCode.INTERNAL_ERROR, "internal error")
 
     async def on_disconnect(self, message: dict[str, Any]) -> None:
         session = getattr(self, "session", None)
-        if session is not None:
-            session.outbox.close()
-            try:
+        try:
+            if session is not None:
+                session.outbox.close()
                 await services.room_leave(session=session)
-            except Exception:
-                logger.exception("leave on disconnect failed for %s", session.client_id)
+        except Exception:
+            logger.exception("leave on disconnect failed", extra=self.log_context())
+        finally:
+            if self.admission is not None:
+                admission.release(self.admission)
+                self.admission = None
+            hub.sockets.discard(self)
         raise StopConsumer
 
     asgi_handlers: dict[str, Callable[[GameConsumer, dict[str, Any]], Awaitable[None]]] = {
@@ -100,10 +138,26 @@ class GameConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_update(self, msg: protocol.Update) -> None:
+        now = time.monotonic()
+        if not self.update_bucket.take(now):
+            await self._limited(now, f"more than {settings.WS_UPDATE_RATE} Updates per second")
+            return
         services.player_update(session=self.session, state=msg.state)
 
     async def on_chat(self, msg: protocol.Chat) -> None:
+        now = time.monotonic()
+        if not self.chat_bucket.take(now):
+            self.flood.limited(now)
+            await self._limited(now, "chat rate limit reached", always=True)
+            return
         await chat_message_post(session=self.session, message=msg.message)
+
+    async def _limited(self, now: float, text: str, *, always: bool = False) -> None:
+        notify, close = self.flood.limited(now)
+        if close:
+            await self.close_with(protocol.CloseCode.RATE_LIMITED, "flooding")
+        elif notify or always:
+            await self.session.send(protocol.error(E.RATE_LIMITED, text))
 
     async def on_leave(self, msg: protocol.Leave) -> None:
         if self.session.room_id is None:
@@ -121,12 +175,22 @@ class GameConsumer(AsyncWebsocketConsumer):
         protocol.Ping: on_ping,
     }
 
+    def log_context(self) -> dict[str, str | None]:
+        session = getattr(self, "session", None)
+        return {
+            "client_id": session.client_id if session else None,
+            "room_id": session.room_id if session else None,
+        }
+
     # --- closing -----------------------------------------------------------------------------
 
     async def close_with(self, code: int, reason: str = "") -> None:
         if self._closing:
             return
         self._closing = True
+        if code not in (protocol.CloseCode.NORMAL, protocol.CloseCode.GOING_AWAY):
+            metrics.ERRORS.labels(f"close_{int(code)}").inc()
+        logger.info("closing socket: %s %s", int(code), reason, extra=self.log_context())
         self.session.outbox.close()
         try:
             await asyncio.wait_for(
@@ -137,10 +201,17 @@ class GameConsumer(AsyncWebsocketConsumer):
             _abort_transport(self.base_send)
 
     def _on_overflow(self) -> None:
-        logger.warning("client %s does not read its frames; disconnecting", self.session.client_id)
+        logger.warning("client does not read its frames; closing 1008", extra=self.log_context())
         asyncio.get_running_loop().create_task(
             self.close_with(protocol.CloseCode.POLICY_VIOLATION, "send queue overflow")
         )
+
+
+_COUNT_IN = {kind: metrics.MESSAGES_IN.labels(kind.__name__) for kind in GameConsumer.handlers}
+
+
+def _bearer(scope: dict[str, Any]) -> str | None:
+    return "bearer" if "bearer" in scope.get("subprotocols", []) else None
 
 
 def _abort_transport(send: Any) -> None:

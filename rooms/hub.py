@@ -25,6 +25,7 @@ from django.conf import settings
 
 from rooms import broadcast, presence, protocol
 from rooms.session import PlayerSession
+from signight import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class RoomHub:
         self.node_id = uuid.uuid4().hex
         self.channel: str | None = None
         self.rooms: dict[str, LocalRoom] = {}
+        self.sockets: set[Any] = set()  # every open GameConsumer of this process
         self._tasks: list[asyncio.Task[None]] = []
         self._started: asyncio.Future[None] | None = None
         self._stopping = False
@@ -159,6 +161,7 @@ class RoomHub:
             except Exception:
                 logger.exception("tick failed")
             self.last_tick_duration = time.perf_counter() - started - GATHER_SECONDS
+            metrics.TICK_SECONDS.observe(self.last_tick_duration)
 
     async def _publish(self) -> None:
         batch: dict[str, dict[str, bytes]] = {}
@@ -187,9 +190,12 @@ class RoomHub:
             if room.inbox:
                 frame = protocol.state_update(list(room.inbox.items()))
                 room.inbox = {}
+                sent = 0
                 for session in list(room.members.values()):
                     if session.pending is None:  # a joiner's Welcome carries the states
                         await session.outbox.put(frame)
+                        sent += 1
+                metrics.OUT_STATE_UPDATE.inc(sent)
 
     # --- cross-process -----------------------------------------------------------------------
 
@@ -214,6 +220,7 @@ class RoomHub:
             exclude, left = message.get("exclude"), message.get("left")
             if left is not None:  # no StateUpdate may mention a player after its PlayerLeft
                 room.inbox.pop(left, None)
+            sent = 0
             for client_id, session in list(room.members.items()):
                 if client_id == exclude:
                     continue
@@ -221,6 +228,8 @@ class RoomHub:
                     session.pending.append((seq, frame))
                 elif seq > session.joined_seq:
                     await session.outbox.put(frame)
+                    sent += 1
+            metrics.FRAMES_OUT.labels(message.get("kind", "event")).inc(sent)
         elif message["type"] == broadcast.STATES and message.get("node") != self.node_id:
             for client_id, state in message["players"]:
                 room.inbox[client_id] = state
@@ -228,13 +237,18 @@ class RoomHub:
     async def _housekeeping_loop(self) -> None:
         ttl = settings.PRESENCE_TTL_SECONDS
         beat = max(1.0, ttl / 3)
-        last_reap = last_resubscribe = time.monotonic()
+        last_beat = last_reap = last_resubscribe = time.monotonic()
         while not self._stopping:
-            await asyncio.sleep(beat)
+            await asyncio.sleep(1.0)
             try:
                 assert self.channel is not None
-                await presence.node_heartbeat(node_id=self.node_id, channel=self.channel, ttl=ttl)
                 now = time.monotonic()
+                await self.close_idle(now)
+                if now - last_beat >= beat:
+                    last_beat = now
+                    await presence.node_heartbeat(
+                        node_id=self.node_id, channel=self.channel, ttl=ttl
+                    )
                 if now - last_reap >= REAP_INTERVAL:
                     last_reap = now
                     await self.reap_dead_nodes()
@@ -246,6 +260,22 @@ class RoomHub:
                 raise
             except Exception:
                 logger.exception("hub housekeeping failed; retrying")
+
+    async def close_idle(self, now: float) -> None:
+        """Close sockets that sent nothing (Ping counts) for WS_IDLE_TIMEOUT with 1001."""
+        limit = settings.WS_IDLE_TIMEOUT
+        for socket in [s for s in self.sockets if now - s.last_seen > limit]:
+            await socket.close_with(protocol.CloseCode.GOING_AWAY, "idle timeout")
+
+    async def close_all(self, code: int, reason: str, *, wait: float = 5.0) -> None:
+        """Close every socket of this process and wait for their leave handlers to finish."""
+        await asyncio.gather(
+            *(socket.close_with(code, reason) for socket in list(self.sockets)),
+            return_exceptions=True,
+        )
+        deadline = time.monotonic() + wait
+        while self.sockets and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
 
     async def reap_dead_nodes(self) -> int:
         """Remove the players of processes whose heartbeat expired; returns how many."""

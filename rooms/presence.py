@@ -255,6 +255,10 @@ def rooms_active() -> list[tuple[str, int]]:
     return [(room_id.decode(), int(count)) for room_id, count in rows]
 
 
+def rooms_active_count() -> int:
+    return int(get_sync().zcard(ROOMS_KEY))
+
+
 async def room_player_count(room_id: str) -> int:
     return int(await get_async().hlen(_room(room_id, "players")))
 

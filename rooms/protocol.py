@@ -47,7 +47,8 @@ class CloseCode(enum.IntEnum):
     INTERNAL_ERROR = 1011
     TRY_AGAIN_LATER = 1013  # a backing service (Redis) is unreachable right now
     UNAUTHORIZED = 4401  # missing/invalid token: reconnect with a fresh one
-    TOO_MANY_CONNECTIONS = 4429  # flooding, or too many sockets from one address
+    TOO_MANY_CONNECTIONS = 4409  # too many sockets from one address: close one, then retry
+    RATE_LIMITED = 4429  # kept flooding past WS_FLOOD_CLOSE_SECONDS: back off, then retry
     FORBIDDEN_ORIGIN = 4503  # page origin not allowed: reconnecting will not help
 
 
@@ -131,11 +132,46 @@ def _clean_text(value: str, field: str, *, allow_newlines: bool = False) -> str:
 def parse(raw: str | bytes) -> Message:
     """Decode and validate one client frame, or raise ProtocolError naming what is wrong."""
     try:
-        return _decoder.decode(raw)
+        message = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
         raise _classify(raw, str(exc)) from None
     except msgspec.DecodeError:
         raise _classify(raw, None) from None
+    if type(message) is Update:
+        # Fast path: an Update has exactly 2 + len(state) keys; if the frame has that many
+        # `":` it cannot hide a duplicate key (msgspec keeps the last one silently).
+        state = message.state
+        expected = 6 + sum(x is not None for x in (state.animation, state.velocity, state.modelUrl))
+        marker = '":' if isinstance(raw, str) else b'":'
+        if raw.count(marker) == expected:  # type: ignore[arg-type]
+            return message
+    _check_structure(raw)
+    return message
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        duplicate = next(key for key in keys if keys.count(key) > 1)
+        raise ProtocolError(f"duplicate key {duplicate[:40]!r}")
+    return dict(pairs)
+
+
+def _check_structure(raw: str | bytes) -> None:
+    """Duplicate keys and nesting deeper than WS_MAX_JSON_DEPTH (a valid message's slow path)."""
+    try:
+        value = json.loads(raw, object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        raise ProtocolError("message is nested too deeply") from None
+    limit = settings.WS_MAX_JSON_DEPTH
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                raise ProtocolError(f"message is nested deeper than {limit} levels")
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
 
 
 def _classify(raw: str | bytes, validation: str | None) -> ProtocolError:

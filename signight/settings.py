@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from signight import logs
 from signight.config import ConfigError, Env
 
 env = Env()
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt",
     "channels",
     "signight.apps.SignightConfig",
     "rooms",
@@ -157,11 +159,33 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["signight.auth.BearerAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "EXCEPTION_HANDLER": "signight.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+
+SIMPLE_JWT = {
+    "ALGORITHM": "RS256" if JWT_PUBLIC_KEY else "HS256",
+    "SIGNING_KEY": JWT_SECRET,
+    "VERIFYING_KEY": JWT_PUBLIC_KEY or "",
+    "AUDIENCE": JWT_AUDIENCE,
+    "ISSUER": JWT_ISSUER,
+    "USER_ID_CLAIM": "sub",
+    "TOKEN_OBTAIN_SERIALIZER": "signight.auth.TokenObtainSerializer",
+    "UPDATE_LAST_LOGIN": False,
+}
+
+# --- Production hardening (behind the Istio gateway, which terminates TLS) -----------------
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 31_536_000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_HTTPONLY = True
+    X_FRAME_OPTIONS = "DENY"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -176,11 +200,4 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True  # serve admin assets without collectstatic in development
 WHITENOISE_AUTOREFRESH = DEBUG
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "text"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL.upper()},
-    "loggers": {"django": {"level": LOG_LEVEL.upper(), "propagate": True}},
-}
+LOGGING = logs.config(level=LOG_LEVEL, fmt=LOG_FORMAT)

@@ -6,13 +6,59 @@ serves the game socket and the HTTP API on either port.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 import socket
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from uvicorn.supervisors import Multiprocess
+
+from signight import lifecycle
+
+logger = logging.getLogger("signight.serve")
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn, with the shutdown a game server needs (docs/operations.md, "Graceful shutdown").
+
+    On the first SIGTERM/SIGINT: readiness turns 503 and new sockets are refused at once; after
+    SHUTDOWN_DRAIN_SECONDS every client gets close 1001 "reconnect"; their leave handlers (and
+    any chat being persisted) finish; the hub removes what is left of this node from Redis; then
+    uvicorn's own shutdown runs and the process exits 0. A second signal forces the exit.
+    """
+
+    _drain_task: asyncio.Task[None] | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if lifecycle.draining:
+            self.force_exit = self.should_exit = True
+            return
+        lifecycle.start_draining()
+        logger.warning(
+            "signal %s: draining for %ss", signal.Signals(sig).name, settings.SHUTDOWN_DRAIN_SECONDS
+        )
+        loop = asyncio.get_event_loop()
+        loop.call_soon_threadsafe(self._begin_drain)
+
+    def _begin_drain(self) -> None:
+        self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        from rooms.hub import hub
+
+        try:
+            await asyncio.sleep(settings.SHUTDOWN_DRAIN_SECONDS)
+            await hub.close_all(1001, lifecycle.RECONNECT_REASON)
+            await hub.stop()
+        except Exception:
+            logger.exception("drain failed")
+        finally:
+            self.should_exit = True
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -33,10 +79,14 @@ def uvicorn_config(**overrides: Any) -> uvicorn.Config:
         "loop": "uvloop",
         "lifespan": "on",
         "log_level": settings.LOG_LEVEL,
+        "log_config": settings.LOGGING,  # JSON lines in production, tokens redacted
         "access_log": settings.DEBUG,
         "proxy_headers": False,
         "server_header": False,
         "timeout_graceful_shutdown": 10,
+        "ws_max_size": settings.WS_MAX_MESSAGE_BYTES,  # larger frames: uvicorn closes with 1009
+        "ws_ping_interval": 20.0,
+        "ws_ping_timeout": 20.0,
     }
     options.update(overrides)
     return uvicorn.Config(**options)
@@ -68,4 +118,4 @@ class Command(BaseCommand):
         if workers > 1:
             Multiprocess(config, sockets=sockets).run()
         else:
-            uvicorn.Server(config).run(sockets=sockets)
+            GracefulServer(config).run(sockets=sockets)

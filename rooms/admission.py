@@ -1,0 +1,99 @@
+"""Who may open a game socket: the page's Origin, connections per client address, and the JWT.
+
+The consumer accepts every handshake (so a refusal can carry a close code a browser can read)
+and closes at once with the code of the first rule that refuses.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from django.conf import settings
+
+from rooms.protocol import CloseCode
+from signight.auth import Identity, InvalidToken, verify
+
+_open_per_ip: collections.Counter[str] = collections.Counter()
+
+
+class Refused(Exception):
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    identity: Identity | None
+    subprotocol: str | None  # "bearer" when the token came in Sec-WebSocket-Protocol
+    client_ip: str
+
+
+def _headers(scope: dict[str, Any]) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def client_ip(scope: dict[str, Any], headers: dict[str, str]) -> str:
+    """The peer address, or the one TRUSTED_PROXY_HOPS proxies in front of us saw."""
+    peer = (scope.get("client") or ("unknown", 0))[0]
+    hops = settings.TRUSTED_PROXY_HOPS
+    if hops and "x-forwarded-for" in headers:
+        chain = [part.strip() for part in headers["x-forwarded-for"].split(",") if part.strip()]
+        if len(chain) >= hops:
+            return chain[-hops]
+    return peer
+
+
+def token_from(scope: dict[str, Any], headers: dict[str, str]) -> tuple[str | None, str | None]:
+    """(token, subprotocol to select) from the Authorization header, the subprotocol pair
+    `bearer, <token>`, or ?token= (the weakest: URLs end up in logs; ours redact it)."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), None
+    offered = [p.strip() for p in scope.get("subprotocols", [])]
+    if "bearer" in offered:
+        index = offered.index("bearer")
+        if index + 1 < len(offered):
+            return offered[index + 1], "bearer"
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if query.get("token"):
+        return query["token"][0], None
+    return None, None
+
+
+def origin_allowed(origin: str | None) -> bool:
+    allowed = settings.ALLOWED_ORIGINS
+    return origin is None or "*" in allowed or origin.rstrip("/") in allowed
+
+
+def admit(scope: dict[str, Any]) -> Admission:
+    """Decide on a new socket; raises Refused. Call `release` when an admitted socket ends."""
+    headers = _headers(scope)
+    origin = headers.get("origin")
+    if not origin_allowed(origin):
+        raise Refused(CloseCode.FORBIDDEN_ORIGIN, "origin not allowed")
+    token, subprotocol = token_from(scope, headers)
+    identity = None
+    if token is not None:
+        try:
+            identity = verify(token)
+        except InvalidToken as exc:
+            raise Refused(CloseCode.UNAUTHORIZED, f"invalid token: {exc}") from None
+    elif settings.WS_AUTH_REQUIRED:
+        raise Refused(CloseCode.UNAUTHORIZED, "a token is required")
+    ip = client_ip(scope, headers)
+    cap = settings.WS_MAX_CONNECTIONS_PER_IP
+    if cap and _open_per_ip[ip] >= cap:
+        raise Refused(CloseCode.TOO_MANY_CONNECTIONS, "too many connections from this address")
+    _open_per_ip[ip] += 1
+    return Admission(identity=identity, subprotocol=subprotocol, client_ip=ip)
+
+
+def release(admission: Admission) -> None:
+    _open_per_ip[admission.client_ip] -= 1
+    if _open_per_ip[admission.client_ip] <= 0:
+        del _open_per_ip[admission.client_ip]

@@ -1,0 +1,108 @@
+"""JWT verification for the socket and the API, one rule for both (djangorestframework-simplejwt).
+
+Tokens are HS256 with JWT_SECRET (or RS256 with JWT_PUBLIC_KEY), must carry `iss` = JWT_ISSUER,
+an `exp`, and `aud` = JWT_AUDIENCE where that is set. Tokens minted here (/api/token/) and by
+the external identity service look alike to the server: subject in `sub`, display name in `name`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from rest_framework import authentication, exceptions, permissions
+from rest_framework.request import Request
+from rest_framework_simplejwt.backends import TokenBackend
+from rest_framework_simplejwt.exceptions import TokenBackendError
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+
+CLIENT_ID_NAMESPACE = uuid.UUID("6f1d2c64-3b7e-4a53-9a43-2f0f3c1b7a10")
+
+
+class InvalidToken(Exception):
+    """Missing, malformed, expired, wrongly signed or wrongly addressed token."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    subject: str
+    name: str | None
+    client_id: str
+    is_authenticated: bool = True  # lets DRF treat an Identity as request.user
+
+
+@lru_cache(maxsize=1)
+def backend() -> TokenBackend:
+    if settings.JWT_PUBLIC_KEY:
+        return TokenBackend(
+            "RS256",
+            verifying_key=settings.JWT_PUBLIC_KEY,
+            audience=settings.JWT_AUDIENCE,
+            issuer=settings.JWT_ISSUER,
+        )
+    return TokenBackend(
+        "HS256",
+        signing_key=settings.JWT_SECRET,
+        audience=settings.JWT_AUDIENCE,
+        issuer=settings.JWT_ISSUER,
+    )
+
+
+def client_id_for(subject: str) -> str:
+    """Stable across connections: the same subject always plays as the same client_id."""
+    return str(uuid.uuid5(CLIENT_ID_NAMESPACE, f"{settings.JWT_ISSUER}#{subject}"))
+
+
+def verify(token: str) -> Identity:
+    try:
+        claims = backend().decode(token, verify=True)
+    except TokenBackendError as exc:
+        raise InvalidToken(str(exc)) from None
+    subject = claims.get("sub")
+    if "exp" not in claims:
+        raise InvalidToken("token has no expiry")
+    if not isinstance(subject, str) or not subject:
+        raise InvalidToken("token has no subject")
+    name = claims.get("name")
+    name = name[:32] if isinstance(name, str) and name.strip() else None
+    return Identity(subject=subject, name=name, client_id=client_id_for(subject))
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+
+class BearerAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <jwt>` on the API; a bad token is 401, never silently ignored."""
+
+    def authenticate(self, request: Request) -> tuple[Identity, str] | None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        try:
+            return verify(token.strip()), token.strip()
+        except InvalidToken as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from None
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="signight"'
+
+
+class TokenRequiredWhenAuthRequired(permissions.BasePermission):
+    """With WS_AUTH_REQUIRED on, the API view needs a valid token; off, anyone may read."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return not settings.WS_AUTH_REQUIRED or isinstance(request.user, Identity)
+
+
+class TokenObtainSerializer(TokenObtainPairSerializer):
+    """Tokens for Django users carry the display name the socket uses."""
+
+    @classmethod
+    def get_token(cls, user: Any) -> Any:
+        token = super().get_token(user)
+        token["name"] = user.get_username()[:32]
+        return token

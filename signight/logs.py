@@ -1,0 +1,83 @@
+"""Log formatting: one JSON object per line in production, text in development; tokens redacted.
+
+Every record passes RedactTokens, so a `?token=` in a URL (uvicorn logs the request path) or a
+bearer token in a message never reaches the log. Connection logs pass `extra={"client_id",
+"room_id"}` and the JSON line carries them as fields.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+
+import msgspec
+
+_TOKEN = re.compile(r"((?:token|access_token)=)[^&\s\"']+|(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
+_CONTEXT = ("client_id", "room_id")
+
+
+def redact(text: str) -> str:
+    return _TOKEN.sub(lambda m: (m.group(1) or m.group(2)) + "[redacted]", text)
+
+
+class RedactTokens(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in _CONTEXT:
+            value = getattr(record, key, None)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        return msgspec.json.encode(entry).decode()
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        context = " ".join(
+            f"{key}={getattr(record, key)}" for key in _CONTEXT if getattr(record, key, None)
+        )
+        return f"{text} [{context}]" if context else text
+
+
+def config(*, level: str, fmt: str) -> dict[str, object]:
+    """A LOGGING dict for settings.py; uvicorn's loggers go through the same handler."""
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": fmt,
+        "filters": ["redact"],
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": "signight.logs.RedactTokens"}},
+        "formatters": {
+            "json": {"()": "signight.logs.JsonFormatter"},
+            "text": {
+                "()": "signight.logs.TextFormatter",
+                "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            },
+        },
+        "handlers": {"console": handler},
+        "root": {"handlers": ["console"], "level": level.upper()},
+        "loggers": {
+            name: {"handlers": ["console"], "level": level.upper(), "propagate": False}
+            for name in ("django", "uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+    }

@@ -1,0 +1,47 @@
+"""Prometheus metrics of this process (GET /metrics on either port).
+
+One process, one scrape: in Kubernetes every pod runs one server process (WEB_CONCURRENCY=1)
+and Prometheus scrapes each pod. With `serve --workers N`, a scrape reaches one worker only.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+registry = CollectorRegistry(auto_describe=True)
+
+CONNECTED_CLIENTS = Gauge(
+    "signight_connected_clients", "Open game sockets on this process", registry=registry
+)
+ACTIVE_ROOMS = Gauge(
+    "signight_active_rooms", "Rooms with at least one player, cluster-wide", registry=registry
+)
+LOCAL_ROOMS = Gauge("signight_local_rooms", "Rooms with players on this process", registry=registry)
+MESSAGES_IN = Counter(
+    "signight_messages_in", "Client messages received, by type", ["type"], registry=registry
+)
+FRAMES_OUT = Counter(
+    "signight_frames_out", "Frames sent to clients, by type", ["type"], registry=registry
+)
+ERRORS = Counter(
+    "signight_errors", "Error frames and error closes, by code", ["code"], registry=registry
+)
+CHAT_PERSISTED = Counter(
+    "signight_chat_messages_persisted", "Chat messages written to MongoDB", registry=registry
+)
+TICK_SECONDS = Histogram(
+    "signight_tick_duration_seconds",
+    "Time to publish and deliver one tick",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+    registry=registry,
+)
+DEPENDENCY_UP = Gauge(
+    "signight_dependency_up", "1 if the backing service answers", ["service"], registry=registry
+)
+
+IN_UPDATE = MESSAGES_IN.labels("Update")  # the hot path binds its child once
+OUT_STATE_UPDATE = FRAMES_OUT.labels("StateUpdate")
+
+
+def render() -> bytes:
+    return generate_latest(registry)
