@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov pins packaging<24 (pytest needs >=24), so the manifest scanner gets a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
 .PHONY: run test lint bench superuser clean
 
@@ -12,6 +15,11 @@ $(PY):
 $(STAMP): $(PY) requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
+
+$(CHECKOV): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $(CHECKOV)
 
 run: $(STAMP)
 	$(PY) -m devtools.run
@@ -24,11 +32,11 @@ superuser: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-test: $(STAMP) lint
-	$(PY) -m pytest
+test: $(STAMP) $(CHECKOV) lint
+	CHECKOV=$(CURDIR)/$(CHECKOV) $(PY) -m pytest
 
 bench: $(STAMP)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .data
+	rm -rf $(VENV) $(CHECKOV_VENV) .data
