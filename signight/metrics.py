@@ -6,7 +6,16 @@ and Prometheus scrapes each pod. With `serve --workers N`, a scrape reaches one 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 registry = CollectorRegistry(auto_describe=True)
 

@@ -252,3 +252,28 @@ async def test_no_state_update_mentions_a_player_after_its_player_left(room_id) 
     assert all(b.client_id not in [p["client_id"] for p in f.get("players", [])] for f in after)
     await a.close()
     await b.close()
+
+
+async def test_database_access_still_closes_stale_connections_but_updates_skip_the_hop(
+    room_id, monkeypatch
+) -> None:
+    """The consumer drops Channels' per-message aclose_old_connections() thread hop; the ORM is
+    reached only through database_sync_to_async, which closes stale connections around it."""
+    import channels.db
+
+    calls: list[str] = []
+    real = channels.db.close_old_connections
+    monkeypatch.setattr(channels.db, "close_old_connections", lambda: (calls.append("x"), real()))
+    a = await Player().connect()
+    await a.join(room_id)
+    assert calls, "the join's ORM work ran without closing stale connections"
+    calls.clear()
+    for x in range(10):
+        await a.send({"type": "Update", "state": {**STATE, "position": [x, 0, 0]}})
+    await a.send({"type": "Ping", "t": 0})
+    await a.recv_type("Pong")
+    assert calls == []
+    await a.send({"type": "Chat", "message": "persisted"})
+    await a.recv_type("Chat")
+    assert len(calls) >= 2
+    await a.close()

@@ -1,0 +1,77 @@
+"""Operators' endpoints: liveness, readiness, Prometheus metrics, and the log format."""
+
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+
+import pytest
+
+from signight import lifecycle, logs
+
+
+def test_live_answers_without_touching_dependencies(api) -> None:
+    response = api.get("/health/live", HTTP_ACCEPT="application/json")
+    assert response.status_code == HTTPStatus.OK
+    assert response.json() == {"status": "ok"}
+
+
+def test_ready_is_ok_with_dependencies_up(api) -> None:
+    response = api.get("/health/ready", HTTP_ACCEPT="application/json")
+    assert response.status_code == HTTPStatus.OK
+    assert response.json() == {"status": "ok", "redis": "ok", "mongodb": "ok"}
+
+
+def test_ready_is_503_while_draining(api, monkeypatch) -> None:
+    monkeypatch.setattr(lifecycle, "draining", True)
+    response = api.get("/health/ready", HTTP_ACCEPT="application/json")
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json() == {"status": "draining"}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fresh_hub")
+async def test_metrics_count_connections_messages_and_chat(async_client, room_id) -> None:
+    from tests.rooms.sockets import Player
+
+    player = await Player().connect()
+    await player.join(room_id)
+    await player.send({"type": "Chat", "message": "counted"})
+    await player.recv_type("Chat")
+    await player.send({"type": "Dance"})
+    await player.recv_type("Error")
+    response = await async_client.get("/metrics")
+    text = response.content.decode()
+    assert response.status_code == HTTPStatus.OK
+    assert response["Content-Type"].startswith("text/plain")
+    assert "signight_connected_clients 1.0" in text
+    assert 'signight_messages_in_total{type="Join"}' in text
+    assert 'signight_errors_total{code="unknown_type"}' in text
+    assert "signight_chat_messages_persisted_total" in text
+    assert 'signight_dependency_up{service="redis"} 1.0' in text
+    assert 'signight_dependency_up{service="mongodb"} 1.0' in text
+    assert "signight_active_rooms" in text and "signight_tick_duration_seconds_bucket" in text
+    await player.close()
+
+
+def _record(message: str, **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("rooms.consumers", logging.INFO, __file__, 1, message, None, None)
+    for key, value in extra.items():
+        setattr(record, key, value)
+    return record
+
+
+def test_json_log_lines_carry_the_connection_and_never_a_token() -> None:
+    record = _record(
+        '"WebSocket /ws/?token=eyJhbGciOi.abc.def&x=1" [accepted]', client_id="c1", room_id="r1"
+    )
+    logs.RedactTokens().filter(record)
+    line = json.loads(logs.JsonFormatter().format(record))
+    assert line["client_id"] == "c1" and line["room_id"] == "r1"
+    assert line["message"] == '"WebSocket /ws/?token=[redacted]&x=1" [accepted]'
+    assert line["level"] == "info" and line["logger"] == "rooms.consumers"
+
+
+def test_bearer_tokens_are_redacted_too() -> None:
+    assert logs.redact("Authorization: Bearer abc.def.ghi") == "Authorization: Bearer [redacted]"
