@@ -18,6 +18,9 @@ _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aredis.Redi
 _sync_client: redis.Redis | None = None
 
 SOCKET_TIMEOUT = 2.0
+# A mass disconnect (thousands of leaves at once) queues for these instead of opening a
+# connection per socket.
+MAX_CONNECTIONS = 32
 
 
 def get_async() -> aredis.Redis:
@@ -25,12 +28,15 @@ def get_async() -> aredis.Redis:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        client = aredis.Redis.from_url(
+        pool = aredis.BlockingConnectionPool.from_url(
             settings.REDIS_URL,
+            max_connections=MAX_CONNECTIONS,
+            timeout=10,
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=SOCKET_TIMEOUT,
             health_check_interval=30,
         )
+        client = aredis.Redis(connection_pool=pool)
         _async_clients[loop] = client
     return client
 

@@ -1,0 +1,44 @@
+"""Hundreds of clients dropping at once leave nothing behind: no presence, no group membership."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis
+
+from tests.e2e.servers import Client, ServerProcess, migrate, server_env, unique_db
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_mass_disconnect_leaks_no_presence_or_group_membership(room_id) -> None:
+    env = server_env(MONGODB_DB_NAME=unique_db(), WS_MAX_CONNECTIONS_PER_IP="0")
+    migrate(env)
+    server = ServerProcess(env).start()
+    rooms = [f"{room_id}-{i}" for i in range(20)]
+    try:
+        clients = await asyncio.gather(*(Client.connect(server.ws_url) for _ in range(200)))
+        await asyncio.gather(*(c.join(rooms[i % 20], f"p{i}") for i, c in enumerate(clients)))
+        live = redis.Redis.from_url(env["REDIS_URL"])
+        assert all(live.hlen(f"sn:room:{r}:players") == 10 for r in rooms)
+        for client in clients:  # drop without a close handshake, all at once
+            client.ws.transport.abort()
+        for _ in range(100):
+            if not any(live.exists(f"sn:room:{r}:players") for r in rooms):
+                break
+            await asyncio.sleep(0.1)
+        assert not any(
+            live.exists(f"sn:room:{r}:{part}")
+            for r in rooms
+            for part in ("players", "states", "nodes", "seq")
+        )
+        assert all(live.zscore("sn:rooms", r) is None for r in rooms)
+        groups = [
+            key for key in live.scan_iter("asgi:group:*") if any(r.encode() in key for r in rooms)
+        ]
+        assert groups == []
+        status, _ = await asyncio.to_thread(server.get, "/health")
+        assert status == 200
+    finally:
+        assert server.stop() == 0
