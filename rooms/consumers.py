@@ -85,6 +85,7 @@ class GameConsumer(AsyncWebsocketConsumer):
         )
         self.flood = FloodGuard(close_after=settings.WS_FLOOD_CLOSE_SECONDS)
         hub.sockets.add(self)
+        logger.info("connected from %s", self.admission.client_ip, extra=self.log_context())
         try:
             await hub.ensure_started()
         except Exception:
@@ -111,6 +112,8 @@ class GameConsumer(AsyncWebsocketConsumer):
 
     async def on_disconnect(self, message: dict[str, Any]) -> None:
         session = getattr(self, "session", None)
+        if self.admission is not None:
+            logger.info("disconnected (%s)", message.get("code"), extra=self.log_context())
         try:
             if session is not None:
                 session.outbox.close()

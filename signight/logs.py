@@ -77,7 +77,17 @@ def config(*, level: str, fmt: str) -> dict[str, object]:
         "handlers": {"console": handler},
         "root": {"handlers": ["console"], "level": level.upper()},
         "loggers": {
-            name: {"handlers": ["console"], "level": level.upper(), "propagate": False}
-            for name in ("django", "uvicorn", "uvicorn.error", "uvicorn.access")
+            "django": {"handlers": ["console"], "level": level.upper(), "propagate": False},
+            "uvicorn": {"handlers": ["console"], "level": level.upper(), "propagate": False},
+            # uvicorn logs every socket ("connection open", "[accepted]") without knowing the
+            # player; the consumer logs connects and closes with client_id and room instead.
+            "uvicorn.error": {
+                "handlers": ["console"], "level": max_level(level, "warning"), "propagate": False,
+            },
+            "uvicorn.access": {"handlers": ["console"], "level": level.upper(), "propagate": False},
         },
     }
+
+
+def max_level(level: str, floor: str) -> str:
+    return max(level.upper(), floor.upper(), key=logging.getLevelName)
