@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 import unicodedata
 from typing import Annotated, Any
 
@@ -118,12 +119,16 @@ MESSAGE_TYPES = frozenset({"Join", "Update", "Chat", "Leave", "Ping"})
 _decoder = msgspec.json.Decoder(Message)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
 def _clean_text(value: str, field: str, *, allow_newlines: bool = False) -> str:
     """NFC-normalise; refuse control characters (they break chat logs and name plates)."""
-    value = unicodedata.normalize("NFC", value)
-    for char in value:
-        if unicodedata.category(char) == "Cc" and not (allow_newlines and char == "\n"):
-            raise ValueError(f"{field} contains a control character")
+    if not unicodedata.is_normalized("NFC", value):
+        value = unicodedata.normalize("NFC", value)
+    if (_CONTROL_BUT_NEWLINE if allow_newlines else _CONTROL).search(value):
+        raise ValueError(f"{field} contains a control character")
     if not value.strip():
         raise ValueError(f"{field} must not be blank")
     return value
