@@ -6,7 +6,11 @@ from django.db import models
 
 
 class ChatMessage(models.Model):
-    room = models.ForeignKey("rooms.Room", on_delete=models.CASCADE, related_name="messages")
+    # No index of its own: chat_room_latest (room, -created_at, -id) serves room lookups, and a
+    # lone room index tempts the planner into an in-memory sort.
+    room = models.ForeignKey(
+        "rooms.Room", on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     client_id = models.CharField(max_length=64)
     name = models.CharField(max_length=32)
     message = models.CharField(max_length=500)

@@ -11,6 +11,7 @@ from bson.errors import InvalidId
 from django.db.models import Q
 
 from chat.models import ChatMessage
+from rooms.models import Room
 from signight.errors import DomainError
 
 WELCOME_HISTORY = 50
@@ -59,7 +60,12 @@ def chat_history(*, room_id: str, limit: int, before: str | None = None) -> Hist
     Keyset pagination on (created_at, _id), served by the chat_room_latest index: pages never
     overlap or skip, whatever is posted meanwhile.
     """
-    query = ChatMessage.objects.filter(room__room_id=room_id)
+    # Resolve the room first: filtering on room__room_id would be a $lookup across collections,
+    # while room=<ObjectId> is served by the chat_room_latest index.
+    room_pk = Room.objects.filter(room_id=room_id).values_list("pk", flat=True).first()
+    if room_pk is None:
+        return HistoryPage(room_id=room_id, messages=[], next_before=None)
+    query = ChatMessage.objects.filter(room_id=room_pk)
     if before:
         at, oid = parse_cursor(before)
         query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=oid))

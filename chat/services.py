@@ -40,4 +40,5 @@ async def chat_message_post(*, session: PlayerSession, message: str) -> None:
             code=protocol.ErrorCode.CHAT_UNAVAILABLE,
         ) from None
     metrics.CHAT_PERSISTED.inc()
-    await broadcast.event(room_id, protocol.chat(item), seq=await presence.room_next_seq(room_id))
+    seq = await presence.chat_append(room_id, protocol.encode_item(item))
+    await broadcast.event(room_id, protocol.chat(item), seq=seq)

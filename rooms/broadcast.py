@@ -7,7 +7,9 @@ event costs one group_send, and a tick costs at most one group_send per room.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import weakref
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -25,6 +27,22 @@ def group_name(room_id: str) -> str:
     return f"room.{room_id}"
 
 
+# channels-redis' pool refuses (MaxConnectionsError) past its max_connections instead of
+# waiting; a burst of room events (a mass disconnect) queues here instead.
+CONCURRENCY = 48
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = asyncio.Semaphore(CONCURRENCY)
+    return gate
+
+
 def _layer() -> Any:
     layer = get_channel_layer()
     if layer is None:
@@ -37,11 +55,13 @@ async def node_channel() -> str:
 
 
 async def subscribe(room_id: str, channel: str) -> None:
-    await _layer().group_add(group_name(room_id), channel)
+    async with _gate():
+        await _layer().group_add(group_name(room_id), channel)
 
 
 async def unsubscribe(room_id: str, channel: str) -> None:
-    await _layer().group_discard(group_name(room_id), channel)
+    async with _gate():
+        await _layer().group_discard(group_name(room_id), channel)
 
 
 async def event(
@@ -53,17 +73,19 @@ async def event(
     includes it does not get it again. `exclude` is a client not to deliver it to; `left`
     names a player who left the room.
     """
-    await _layer().group_send(
-        group_name(room_id),
-        {
-            "type": EVENT,
-            "room": room_id,
-            "frame": frame,
-            "seq": seq,
-            "exclude": exclude,
-            "left": left,
-        },
-    )
+    async with _gate():
+        await _layer().group_send(
+            group_name(room_id),
+            {
+                "type": EVENT,
+                "room": room_id,
+                "frame": frame,
+                "seq": seq,
+                "exclude": exclude,
+                "left": left,
+                "kind": _frame_type(frame),
+            },
+        )
 
 
 def _frame_type(frame: str) -> str:
@@ -73,10 +95,11 @@ def _frame_type(frame: str) -> str:
 
 async def states(room_id: str, *, node_id: str, players: list[tuple[str, bytes]]) -> None:
     """One tick's changed states of a room's local players, to the other nodes holding it."""
-    await _layer().group_send(
-        group_name(room_id),
-        {"type": STATES, "room": room_id, "node": node_id, "players": players},
-    )
+    async with _gate():
+        await _layer().group_send(
+            group_name(room_id),
+            {"type": STATES, "room": room_id, "node": node_id, "players": players},
+        )
 
 
 async def receive(channel: str) -> dict[str, Any]:

@@ -5,6 +5,8 @@ Keys (all under "sn:"):
   room:<id>:states   HASH client_id -> state JSON        (latest state, written once per tick)
   room:<id>:nodes    HASH node_id -> local player count  (which processes hold the room)
   room:<id>:seq      INTEGER                             (sequence of the room's events)
+  room:<id>:chat     LIST of Chat items (JSON), latest CHAT_RECENT (Welcome's history; kept
+                     7 days; MongoDB stays the record and fills it when missing)
   rooms              ZSET room_id -> player count        (active rooms, for GET /rooms)
   node:<id>          STRING channel name, with a TTL     (heartbeat of a live server process)
   nodes              HASH node_id -> channel name        (every registered process)
@@ -39,10 +41,11 @@ def _node_clients(node_id: str) -> str:
     return f"{PREFIX}node:{node_id}:clients"
 
 
-# KEYS: players, states, nodes, rooms, node_clients, seq
+# KEYS: players, states, nodes, rooms, node_clients, seq, chat
 # ARGV: client_id, node_id, state, max_players, room_id
-# Returns {status, seq, client, state, client, state ...}; status 1 joined, 0 already in, -1 full.
-# `seq` numbers the PlayerJoined event; the snapshot returned is the room as of that event.
+# Returns {status, seq, chat cached?, n, chat1..chatn, client, state, client, state ...};
+# status 1 joined, 0 already in, -1 full. `seq` numbers the PlayerJoined event; players and
+# chat returned are the room as of that event.
 _ENTER = """
 local status = 1
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
@@ -56,7 +59,12 @@ else
   redis.call('ZADD', KEYS[4], redis.call('HLEN', KEYS[1]), ARGV[5])
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-local out = {status, redis.call('INCR', KEYS[6])}
+local out = {status, redis.call('INCR', KEYS[6]), redis.call('EXISTS', KEYS[7])}
+local chat = redis.call('LRANGE', KEYS[7], 0, -1)
+table.insert(out, #chat)
+for _, item in ipairs(chat) do
+  table.insert(out, item)
+end
 local members = redis.call('HKEYS', KEYS[1])
 local states = redis.call('HMGET', KEYS[2], unpack(members))
 for i, member in ipairs(members) do
@@ -105,11 +113,25 @@ return redis.call('INCR', KEYS[6])
 """.replace("PREFIX_NODE_CLIENTS", f"'{PREFIX}node:'")
 
 
+CHAT_RECENT = 50
+CHAT_KEEP_SECONDS = 7 * 24 * 3600
+
+# KEYS: chat, seq; ARGV: item JSON, keep. Appends and numbers the Chat event atomically, so a
+# joiner's snapshot either has the message in its history or gets the event, never both.
+_CHAT = f"""
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -{CHAT_RECENT}, -1)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return redis.call('INCR', KEYS[2])
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class EnterResult:
     status: str  # "joined" | "rejoined" | "full"
     seq: int  # the room's event sequence number as of the snapshot
     room_state: list[tuple[str, bytes]]
+    chat: list[bytes] | None = None  # latest chat items, oldest first; None: not in Redis
 
 
 _SHAS: dict[str, str] = {}
@@ -136,6 +158,7 @@ def _room_keys(room_id: str, node_id: str) -> list[str]:
         ROOMS_KEY,
         _node_clients(node_id),
         _room(room_id, "seq"),
+        _room(room_id, "chat"),
     ]
 
 
@@ -152,9 +175,30 @@ async def player_enter(
     status, seq = int(reply[0]), int(reply[1])  # type: ignore[index]
     if status == -1:
         return EnterResult("full", seq, [])
-    flat = reply[2:]  # type: ignore[index]
+    cached, count = int(reply[2]), int(reply[3])  # type: ignore[index]
+    chat = list(reply[4 : 4 + count])  # type: ignore[index]
+    flat = reply[4 + count :]  # type: ignore[index]
     room_state = [(flat[i].decode(), flat[i + 1]) for i in range(0, len(flat), 2)]
-    return EnterResult("joined" if status == 1 else "rejoined", seq, room_state)
+    return EnterResult(
+        "joined" if status == 1 else "rejoined", seq, room_state, chat if cached else None
+    )
+
+
+async def chat_append(room_id: str, item: bytes) -> int:
+    """Add a stored chat message to the room's recent history; returns its event seq."""
+    keys = [_room(room_id, "chat"), _room(room_id, "seq")]
+    return int(await _script(get_async(), _CHAT, keys, [item, CHAT_KEEP_SECONDS]))
+
+
+async def chat_fill(room_id: str, items: list[bytes]) -> None:
+    """Seed a room's recent history from MongoDB where Redis has none (after a restart)."""
+    if items:
+        key = _room(room_id, "chat")
+        async with get_async().pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.rpush(key, *items)
+            pipe.expire(key, CHAT_KEEP_SECONDS)
+            await pipe.execute()
 
 
 async def player_exit(*, room_id: str, client_id: str, node_id: str) -> int | None:
@@ -166,11 +210,6 @@ async def player_exit(*, room_id: str, client_id: str, node_id: str) -> int | No
     if reply == 0:
         return None
     return max(reply, 0)
-
-
-async def room_next_seq(room_id: str) -> int:
-    """Number a room event that changes no membership (Chat)."""
-    return int(await get_async().incr(_room(room_id, "seq")))
 
 
 async def states_store(batch: Mapping[str, Mapping[str, bytes]]) -> dict[str, int]:

@@ -223,18 +223,22 @@ def initial_state(name: str, color: str) -> PlayerState:
     )
 
 
-def welcome(
-    *, client_id: str, room_id: str, room_state: Players, chat_history: list[dict[str, Any]]
-) -> str:
+def welcome(*, client_id: str, room_id: str, room_state: Players, chat_history: list[bytes]) -> str:
+    """`chat_history`: Chat items already encoded (encode_item), oldest first."""
     return encode(
         {
             "type": "Welcome",
             "client_id": client_id,
             "room_id": room_id,
             "room_state": _players(room_state),
-            "chat_history": chat_history,
+            "chat_history": [msgspec.Raw(item) for item in chat_history],
         }
     )
+
+
+def encode_item(item: dict[str, Any]) -> bytes:
+    """A chat item as stored in the room's recent history (the Chat frame minus its type)."""
+    return _encoder.encode(item)
 
 
 def player_joined(client_id: str, state: bytes) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from channels.db import database_sync_to_async
 from django.db import IntegrityError
 
@@ -23,10 +25,33 @@ def room_get_or_create(*, room_id: str) -> Room:
     return room
 
 
-@database_sync_to_async
-def _room_for_join(room_id: str) -> tuple[Room, list[dict[str, object]]]:
-    room = room_get_or_create(room_id=room_id)
-    return room, chat_latest(room_id=room_id) if not room.is_closed else []
+# Joins read the room record often and operators change it rarely: keep it a few seconds
+# (a room closed in the admin refuses joins within ROOM_CACHE_SECONDS).
+ROOM_CACHE_SECONDS = 2.0
+_rooms: dict[str, tuple[float, Room]] = {}
+
+
+async def _room_for_join(room_id: str) -> Room:
+    now = time.monotonic()
+    cached = _rooms.get(room_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    # Not thread-sensitive: concurrent joins may use several threads (one connection each).
+    room = await database_sync_to_async(room_get_or_create, thread_sensitive=False)(room_id=room_id)
+    if len(_rooms) > 10_000:
+        _rooms.clear()
+    _rooms[room_id] = (now + ROOM_CACHE_SECONDS, room)
+    return room
+
+
+async def _chat_history(room_id: str, recent: list[bytes] | None) -> list[bytes]:
+    """The Welcome's history: from Redis, or from MongoDB (then cached) where Redis has none."""
+    if recent is not None:
+        return recent
+    items = await database_sync_to_async(chat_latest, thread_sensitive=False)(room_id=room_id)
+    encoded = [protocol.encode_item(item) for item in items]
+    await presence.chat_fill(room_id, encoded)
+    return encoded
 
 
 async def room_join(*, session: PlayerSession, room_id: str, name: str, color: str) -> None:
@@ -35,7 +60,7 @@ async def room_join(*, session: PlayerSession, room_id: str, name: str, color: s
         await room_leave(session=session)
     session.name = session.token_name or name
     session.color = color
-    room, history = await _room_for_join(room_id)
+    room = await _room_for_join(room_id)
     if room.is_closed:
         raise DomainError(f"room {room_id} is closed", code=E.ROOM_CLOSED)
     state = protocol.state_json(protocol.initial_state(session.name, color))
@@ -55,6 +80,7 @@ async def room_join(*, session: PlayerSession, room_id: str, name: str, color: s
         await hub.detach(room_id, session.client_id)
         raise DomainError(f"room {room_id} is full ({room.max_players} players)", code=E.ROOM_FULL)
     session.room_id = room_id
+    history = await _chat_history(room_id, entered.chat)
     await session.send(
         protocol.welcome(
             client_id=session.client_id,

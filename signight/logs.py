@@ -82,7 +82,9 @@ def config(*, level: str, fmt: str) -> dict[str, object]:
             # uvicorn logs every socket ("connection open", "[accepted]") without knowing the
             # player; the consumer logs connects and closes with client_id and room instead.
             "uvicorn.error": {
-                "handlers": ["console"], "level": max_level(level, "warning"), "propagate": False,
+                "handlers": ["console"],
+                "level": max_level(level, "warning"),
+                "propagate": False,
             },
             "uvicorn.access": {"handlers": ["console"], "level": level.upper(), "propagate": False},
         },

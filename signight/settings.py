@@ -139,7 +139,15 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis' BZPOPMIN
             # timeout, so an idle receive() would fail with TimeoutError: give it headroom.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
+            # max_connections stays above rooms.broadcast.CONCURRENCY (the pool refuses, not waits).
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": 15,
+                    "socket_connect_timeout": 5,
+                    "max_connections": 100,
+                }
+            ],
             "capacity": 1000,
             "expiry": 10,
         },

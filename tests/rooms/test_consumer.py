@@ -272,13 +272,13 @@ async def test_database_access_still_closes_stale_connections_but_updates_skip_t
     monkeypatch.setattr(channels.db.DatabaseSyncToAsync, "thread_handler", counting)
     a = await Player().connect()
     await a.join(room_id)
-    assert calls == ["_room_for_join"]
+    assert calls == ["room_get_or_create", "chat_latest"]  # no recent chat in Redis yet
     for x in range(10):
         await a.send({"type": "Update", "state": {**STATE, "position": [x, 0, 0]}})
     await a.send({"type": "Ping", "t": 0})
     await a.recv_type("Pong")
-    assert calls == ["_room_for_join"]  # no thread hop for Updates or Pings
+    assert calls == ["room_get_or_create", "chat_latest"]  # no thread hop for Updates or Pings
     await a.send({"type": "Chat", "message": "persisted"})
     await a.recv_type("Chat")
-    assert calls == ["_room_for_join", "chat_message_create"]
+    assert calls == ["room_get_or_create", "chat_latest", "chat_message_create"]
     await a.close()
