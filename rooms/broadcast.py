@@ -1,8 +1,8 @@
 """The only door to the channel layer: group names, room events and tick batches across processes.
 
 Each server process (a "node") owns one channel-layer channel and joins the group of every room
-it holds players of; its hub (rooms.hub) delivers what arrives to the local sockets. So a room
-event costs one group_send, and a tick costs at most one group_send per room.
+it holds players of; its hub (rooms.hub) delivers what arrives to the local sockets. A room
+event costs one group_send; a tick costs one send per other node holding any shared room.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from channels.layers import get_channel_layer
 _GROUP_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 EVENT = "room.event"
-STATES = "room.states"
+STATES = "node.states"
 
 
 def group_name(room_id: str) -> str:
@@ -93,13 +93,11 @@ def _frame_type(frame: str) -> str:
     return frame[9 : frame.find('"', 9)]
 
 
-async def states(room_id: str, *, node_id: str, players: list[tuple[str, bytes]]) -> None:
-    """One tick's changed states of a room's local players, to the other nodes holding it."""
+async def states(channel: str, *, node_id: str, rooms: dict[str, list[tuple[str, bytes]]]) -> None:
+    """One tick's changed states of this node's players, for every room that the node owning
+    `channel` also holds: one message per other node per tick, however many rooms."""
     async with _gate():
-        await _layer().group_send(
-            group_name(room_id),
-            {"type": STATES, "room": room_id, "node": node_id, "players": players},
-        )
+        await _layer().send(channel, {"type": STATES, "node": node_id, "rooms": rooms})
 
 
 async def receive(channel: str) -> dict[str, Any]:

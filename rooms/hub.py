@@ -2,8 +2,9 @@
 coalesces state updates, and delivery of room traffic to local sockets.
 
 Tick (every 1/TICK_RATE s, aligned to the wall clock so every process ticks together):
-  publish  - the changed states of local players go to Redis in one pipeline (presence), and to
-             other processes holding the room as one group_send per room (broadcast.states);
+  publish  - the changed states of local players go to Redis in one pipeline (presence), which
+             answers which processes hold each room; every other such process gets ONE
+             channel-layer message with all its shared rooms' batches (broadcast.states);
   gather   - GATHER_SECONDS later, each room's changes (local, plus batches from other processes
              that arrived meanwhile) go out as ONE StateUpdate frame, encoded once per room.
 Room events (PlayerJoined, PlayerLeft, Chat) go through the channel layer to every process,
@@ -24,6 +25,7 @@ from typing import Any
 from django.conf import settings
 
 from rooms import broadcast, presence, protocol
+from rooms.outbox import text_frame
 from rooms.session import PlayerSession
 from signight import metrics
 
@@ -50,6 +52,9 @@ class RoomHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._started: asyncio.Future[None] | None = None
         self._stopping = False
+        self._node_channels: dict[str, str] = {}
+        self._unpublished: dict[str, dict[str, bytes]] = {}
+        self._publisher: asyncio.Task[None] | None = None
         self.tick_seconds = 1.0 / settings.TICK_RATE
         self.last_tick_duration = 0.0
 
@@ -151,49 +156,76 @@ class RoomHub:
         while not self._stopping:
             now = time.time()
             await asyncio.sleep(period - (now % period))
-            started = time.perf_counter()
             try:
-                await self._publish()
+                self._take_outboxes()
                 await asyncio.sleep(GATHER_SECONDS)
+                started = time.perf_counter()
                 await self._deliver()
+                self.last_tick_duration = time.perf_counter() - started
+                metrics.TICK_SECONDS.observe(self.last_tick_duration)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("tick failed")
-            self.last_tick_duration = time.perf_counter() - started - GATHER_SECONDS
-            metrics.TICK_SECONDS.observe(self.last_tick_duration)
 
-    async def _publish(self) -> None:
-        batch: dict[str, dict[str, bytes]] = {}
+    def _take_outboxes(self) -> None:
+        """Local changes go to this tick's delivery at once; their Redis write and the sends to
+        other processes run beside the tick (one at a time, in order), never delaying it."""
         for room_id, room in self.rooms.items():
             if room.outbox:
-                batch[room_id] = room.outbox
                 room.inbox.update(room.outbox)
+                pending = self._unpublished.setdefault(room_id, {})
+                pending.update(room.outbox)
                 room.outbox = {}
+        if self._unpublished and (self._publisher is None or self._publisher.done()):
+            self._publisher = asyncio.create_task(self._publish_pending())
+
+    async def _publish_pending(self) -> None:
+        while self._unpublished and not self._stopping:
+            batch, self._unpublished = self._unpublished, {}
+            try:
+                await self._publish(batch)
+            except Exception:
+                logger.exception("publishing a tick failed")
+
+    async def _publish(self, batch: dict[str, dict[str, bytes]] | None = None) -> None:
+        if batch is None:  # shutdown: whatever is left
+            self._take_outboxes()
+            batch, self._unpublished = self._unpublished, {}
         if not batch:
             return
-        node_counts = await presence.states_store(batch)
-        shared = [room_id for room_id, nodes in node_counts.items() if nodes > 1]
-        if shared:
+        holders = await presence.states_store(batch)
+        outgoing: dict[str, dict[str, list[tuple[str, bytes]]]] = {}
+        for room_id, nodes in holders.items():
+            for node in nodes:
+                if node != self.node_id:
+                    outgoing.setdefault(node, {})[room_id] = list(batch[room_id].items())
+        if outgoing:
+            channels = await self._channels_of(outgoing)
             await asyncio.gather(
                 *(
-                    broadcast.states(
-                        room_id, node_id=self.node_id, players=list(batch[room_id].items())
-                    )
-                    for room_id in shared
+                    broadcast.states(channels[node], node_id=self.node_id, rooms=rooms)
+                    for node, rooms in outgoing.items()
+                    if node in channels
                 )
             )
+
+    async def _channels_of(self, nodes: dict[str, Any]) -> dict[str, str]:
+        if any(node not in self._node_channels for node in nodes):
+            self._node_channels = await presence.node_channels()
+        return self._node_channels
 
     async def _deliver(self) -> None:
         # Outbox.put never waits for a slow client, so this loop does not yield per socket.
         for room in list(self.rooms.values()):
             if room.inbox:
                 frame = protocol.state_update(list(room.inbox.items()))
+                wire = text_frame(frame.encode())
                 room.inbox = {}
                 sent = 0
                 for session in list(room.members.values()):
                     if session.pending is None:  # a joiner's Welcome carries the states
-                        await session.outbox.put(frame)
+                        await session.outbox.put(frame, wire)
                         sent += 1
                 metrics.OUT_STATE_UPDATE.inc(sent)
 
@@ -212,6 +244,12 @@ class RoomHub:
                 await asyncio.sleep(1.0)
 
     async def _on_message(self, message: dict[str, Any]) -> None:
+        if message["type"] == broadcast.STATES:
+            for room_id, players in message["rooms"].items():
+                room = self.rooms.get(room_id)
+                if room is not None:
+                    room.inbox.update(players)
+            return
         room = self.rooms.get(message.get("room", ""))
         if room is None:
             return
@@ -221,18 +259,16 @@ class RoomHub:
             if left is not None:  # no StateUpdate may mention a player after its PlayerLeft
                 room.inbox.pop(left, None)
             sent = 0
+            wire = text_frame(frame.encode())
             for client_id, session in list(room.members.items()):
                 if client_id == exclude:
                     continue
                 if session.pending is not None:
                     session.pending.append((seq, frame))
                 elif seq > session.joined_seq:
-                    await session.outbox.put(frame)
+                    await session.outbox.put(frame, wire)
                     sent += 1
             metrics.FRAMES_OUT.labels(message.get("kind", "event")).inc(sent)
-        elif message["type"] == broadcast.STATES and message.get("node") != self.node_id:
-            for client_id, state in message["players"]:
-                room.inbox[client_id] = state
 
     async def _housekeeping_loop(self) -> None:
         ttl = settings.PRESENCE_TTL_SECONDS

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,16 +19,37 @@ logger = logging.getLogger(__name__)
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+def text_frame(payload: bytes) -> bytes:
+    """A whole unmasked, uncompressed WebSocket text frame (RFC 6455 5.2): server frames are
+    the same bytes for every client, so a room's frame is built once per tick."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
+
+
 class Outbox:
-    __slots__ = ("_backlog", "_drainer", "_limit", "_on_overflow", "_send", "_writable", "closed")
+    __slots__ = (
+        "_backlog",
+        "_drainer",
+        "_limit",
+        "_on_overflow",
+        "_protocol",
+        "_send",
+        "_writable",
+        "closed",
+    )
 
     def __init__(self, send: Send, *, limit: int, on_overflow: Callable[[], None]) -> None:
         self._send = send
         # uvicorn's websockets-sansio protocol exposes the event its `send` waits on; with any
         # other server we cannot see the buffer and let the backlog take every frame.
-        self._writable: asyncio.Event | None = getattr(
-            getattr(send, "__self__", None), "writable", None
-        )
+        protocol = getattr(send, "__self__", None)
+        self._writable: asyncio.Event | None = getattr(protocol, "writable", None)
+        # uvicorn's websockets-sansio protocol: shared frames can go straight to its transport.
+        self._protocol = protocol if hasattr(protocol, "close_sent") else None
         self._backlog: collections.deque[str] = collections.deque()
         self._drainer: asyncio.Task[None] | None = None
         self._limit = limit
@@ -38,11 +60,25 @@ class Outbox:
     def backlog(self) -> int:
         return len(self._backlog)
 
-    async def put(self, text: str) -> None:
-        """Queue a frame; never waits for a slow client (the hub loops over many of these)."""
+    async def put(self, text: str, wire: bytes | None = None) -> None:
+        """Queue a frame; never waits for a slow client (the hub loops over many of these).
+
+        `wire` is the same frame already encoded by text_frame(), written as is when the socket
+        is open and writable (no per-client framing), else `text` takes the ASGI path.
+        """
         if self.closed:
             return
         if not self._backlog and self._writable is not None and self._writable.is_set():
+            protocol = self._protocol
+            if (
+                wire is not None
+                and protocol is not None
+                and protocol.handshake_complete
+                and not protocol.close_sent
+                and not protocol.transport.is_closing()
+            ):
+                protocol.transport.write(wire)
+                return
             try:
                 await self._send({"type": "websocket.send", "text": text})
             except Exception:  # the client is gone; its disconnect event follows

@@ -78,14 +78,14 @@ return out
 
 # KEYS: players, states, nodes; ARGV: client_id, state, client_id, state, ...
 # Stores states of players still in the room only (a late tick must not resurrect a leaver);
-# returns how many server processes hold players of the room.
+# returns the ids of the server processes that hold players of the room.
 _STORE = """
 for i = 1, #ARGV, 2 do
   if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
     redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
   end
 end
-return redis.call('HLEN', KEYS[3])
+return redis.call('HKEYS', KEYS[3])
 """
 
 # KEYS: players, states, nodes, rooms, node_clients, seq
@@ -212,11 +212,11 @@ async def player_exit(*, room_id: str, client_id: str, node_id: str) -> int | No
     return max(reply, 0)
 
 
-async def states_store(batch: Mapping[str, Mapping[str, bytes]]) -> dict[str, int]:
+async def states_store(batch: Mapping[str, Mapping[str, bytes]]) -> dict[str, list[str]]:
     """Write one tick's latest states of many rooms in one round trip.
 
-    Returns, per room, how many server processes hold players of it (the tick publishes a
-    room's batch to other processes only where that is more than one).
+    Returns, per room, the ids of the processes holding players of it (the tick sends a room's
+    batch only to the others among them).
     """
     client = get_async()
     rooms = list(batch)
@@ -237,7 +237,16 @@ async def states_store(batch: Mapping[str, Mapping[str, bytes]]) -> dict[str, in
             except NoScriptError:
                 if attempt == 2:
                     raise
-    return {room_id: int(n) for room_id, n in zip(rooms, replies, strict=True)}
+    return {
+        room_id: [node.decode() for node in nodes]
+        for room_id, nodes in zip(rooms, replies, strict=True)
+    }
+
+
+async def node_channels() -> dict[str, str]:
+    """Every registered process: node_id -> its channel-layer channel."""
+    raw = await get_async().hgetall(NODES_KEY)
+    return {k.decode(): v.decode() for k, v in raw.items()}
 
 
 async def node_register(*, node_id: str, channel: str, ttl: int) -> None:
