@@ -153,9 +153,13 @@ class RoomHub:
 
     async def _tick_loop(self) -> None:
         period = self.tick_seconds
+        deadline = (time.time() // period + 1) * period
         while not self._stopping:
-            now = time.time()
-            await asyncio.sleep(period - (now % period))
+            delay = deadline - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            # A late tick runs at once instead of skipping a beat; far behind, realign.
+            deadline = max(deadline + period, (time.time() // period) * period)
             try:
                 self._take_outboxes()
                 await asyncio.sleep(GATHER_SECONDS)
