@@ -14,7 +14,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-_GROUP_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_GROUP_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 
 EVENT = "room.event"
 STATES = "node.states"
@@ -98,6 +98,12 @@ async def states(channel: str, *, node_id: str, rooms: dict[str, list[tuple[str,
     `channel` also holds: one message per other node per tick, however many rooms."""
     async with _gate():
         await _layer().send(channel, {"type": STATES, "node": node_id, "rooms": rooms})
+
+
+async def wake(channel: str | None) -> None:
+    """A no-op message to this node's own channel: unblocks its receive loop at shutdown."""
+    if channel is not None:
+        await _layer().send(channel, {"type": "node.wake"})
 
 
 async def receive(channel: str) -> dict[str, Any]:

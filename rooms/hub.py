@@ -95,10 +95,14 @@ class RoomHub:
                 with contextlib.suppress(Exception):
                     await self.leave(room_id, client_id)
         self._stopping = True
+        with contextlib.suppress(Exception):  # wake the receive loop so it sees _stopping
+            await broadcast.wake(self.channel)
         for task in self._tasks:
             task.cancel()
         # redis-py may turn a cancellation into TimeoutError; the loops also watch _stopping.
-        await asyncio.wait(self._tasks, timeout=5)
+        _done, stuck = await asyncio.wait(self._tasks, timeout=5)
+        for task in stuck:
+            logger.warning("hub task %s did not stop in 5 s", task.get_name())
         self._tasks.clear()
         self.rooms.clear()
         with contextlib.suppress(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
-ROOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+ROOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}\Z"
 DEFAULT_MAX_PLAYERS = 16
 
 

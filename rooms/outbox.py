@@ -68,7 +68,12 @@ class Outbox:
         """
         if self.closed:
             return
-        if not self._backlog and self._writable is not None and self._writable.is_set():
+        if (
+            not self._backlog
+            and self._drainer is None  # a frame being drained must not be overtaken
+            and self._writable is not None
+            and self._writable.is_set()
+        ):
             protocol = self._protocol
             if (
                 wire is not None
@@ -94,7 +99,10 @@ class Outbox:
     async def _drain(self) -> None:
         try:
             while self._backlog and not self.closed:
-                await self._send({"type": "websocket.send", "text": self._backlog.popleft()})
+                # Leave the frame queued while it is sent, so put() sees a backlog meanwhile.
+                await self._send({"type": "websocket.send", "text": self._backlog[0]})
+                if self._backlog:
+                    self._backlog.popleft()
         except Exception:
             self.closed = True
         finally:

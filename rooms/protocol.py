@@ -18,9 +18,10 @@ from django.conf import settings
 
 from signight.errors import DomainError
 
-ROOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
-URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*$"
+# \Z, not $: `$` also matches before a trailing newline ("lobby\n" would pass).
+ROOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}\Z"
+COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}\Z"
+URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*\Z"
 COORD_LIMIT = 1e6
 CHAT_MAX_CHARS = 500
 NAME_MAX_CHARS = 32
@@ -134,6 +135,14 @@ def _clean_text(value: str, field: str, *, allow_newlines: bool = False) -> str:
     return value
 
 
+def clean_name(value: str) -> str:
+    """A display name from elsewhere (a token) under the Join rules; raises ValueError."""
+    value = _clean_text(value, "name")
+    if not 1 <= len(value) <= NAME_MAX_CHARS:
+        raise ValueError(f"name must be 1-{NAME_MAX_CHARS} characters")
+    return value
+
+
 def parse(raw: str | bytes) -> Message:
     """Decode and validate one client frame, or raise ProtocolError naming what is wrong."""
     try:
@@ -142,23 +151,33 @@ def parse(raw: str | bytes) -> Message:
         raise _classify(raw, str(exc)) from None
     except msgspec.DecodeError:
         raise _classify(raw, None) from None
+    except RecursionError:
+        raise ProtocolError("message is nested too deeply") from None
+    except UnicodeEncodeError:  # a lone surrogate in text (uvicorn refuses such frames first)
+        raise ProtocolError("frame is not valid UTF-8", code=ErrorCode.INVALID_JSON) from None
     if type(message) is Update:
         # Fast path: an Update has exactly 2 + len(state) keys; if the frame has that many
         # `":` it cannot hide a duplicate key (msgspec keeps the last one silently).
         state = message.state
         expected = 6 + sum(x is not None for x in (state.animation, state.velocity, state.modelUrl))
         marker = '":' if isinstance(raw, str) else b'":'
-        if raw.count(marker) == expected:  # type: ignore[arg-type]
+        spaced = _SPACED_COLON if isinstance(raw, str) else _SPACED_COLON_BYTES
+        if raw.count(marker) == expected and not spaced.search(raw):  # type: ignore[arg-type]
             return message
     _check_structure(raw)
     return message
 
 
+_SPACED_COLON = re.compile(r'"\s+:')  # a key the fast path's `":` count would miss
+_SPACED_COLON_BYTES = re.compile(rb'"\s+:')
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
-        duplicate = next(key for key in keys if keys.count(key) > 1)
-        raise ProtocolError(f"duplicate key {duplicate[:40]!r}")
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ProtocolError(f"duplicate key {key[:40]!r}")
+        seen.add(key)
     return dict(pairs)
 
 
@@ -166,8 +185,8 @@ def _check_structure(raw: str | bytes) -> None:
     """Duplicate keys and nesting deeper than WS_MAX_JSON_DEPTH (a valid message's slow path)."""
     try:
         value = json.loads(raw, object_pairs_hook=_no_duplicates)
-    except RecursionError:
-        raise ProtocolError("message is nested too deeply") from None
+    except (RecursionError, ValueError):
+        raise ProtocolError("message is nested too deeply or malformed") from None
     limit = settings.WS_MAX_JSON_DEPTH
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:

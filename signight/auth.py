@@ -64,11 +64,25 @@ def verify(token: str) -> Identity:
     subject = claims.get("sub")
     if "exp" not in claims:
         raise InvalidToken("token has no expiry")
+    if claims.get("token_type", "access") != "access":  # a refresh token only buys access tokens
+        raise InvalidToken("not an access token")
     if not isinstance(subject, str) or not subject:
         raise InvalidToken("token has no subject")
-    name = claims.get("name")
-    name = name[:32] if isinstance(name, str) and name.strip() else None
-    return Identity(subject=subject, name=name, client_id=client_id_for(subject))
+    return Identity(
+        subject=subject, name=_display_name(claims.get("name")), client_id=client_id_for(subject)
+    )
+
+
+def _display_name(value: object) -> str | None:
+    """The token's name under the rules of a Join name, or None (the Join name is used)."""
+    from rooms.protocol import clean_name
+
+    if not isinstance(value, str):
+        return None
+    try:
+        return clean_name(value[:32])
+    except ValueError:
+        return None
 
 
 # --- HTTP ------------------------------------------------------------------------------------

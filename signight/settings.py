@@ -68,6 +68,8 @@ JWT_AUDIENCE = env.str("JWT_AUDIENCE", default="") or None
 JWT_PUBLIC_KEY = env.str("JWT_PUBLIC_KEY", default="") or None
 if not JWT_PUBLIC_KEY and not JWT_SECRET:
     raise ConfigError("JWT_SECRET is required in production (or JWT_PUBLIC_KEY for RS256)")
+if not JWT_PUBLIC_KEY and not DEBUG and len(JWT_SECRET.encode()) < 32:
+    raise ConfigError("JWT_SECRET must be at least 32 bytes in production (HS256 key strength)")
 LOG_FORMAT = env.choice("LOG_FORMAT", default="text" if DEBUG else "json", choices=("json", "text"))
 
 # --- Django ---------------------------------------------------------------------------------

@@ -1,0 +1,197 @@
+"""Rate limits per connection: Updates (WS_UPDATE_RATE a second, the bucket starts full), Chat
+(WS_CHAT_BURST, refilling WS_CHAT_RATE per WS_CHAT_PERIOD), and the flood close (4429) for a
+client limited without a quiet second for WS_FLOOD_CLOSE_SECONDS.
+
+Boundaries are tested on a frozen clock (`clock`: only the consumer's and the buckets' time
+stands still), so a slow machine cannot refill a bucket between two sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from django.test import override_settings
+
+from chat.models import ChatMessage
+from tests.security.sockets import STATE, Socket, strict_json
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_hub")]
+
+
+def limited(rate: int) -> dict[str, str]:
+    return {
+        "type": "Error",
+        "code": "rate_limited",
+        "message": f"more than {rate} Updates per second",
+    }
+
+
+CHAT_LIMITED = {"type": "Error", "code": "rate_limited", "message": "chat rate limit reached"}
+
+
+def update(x: float) -> dict[str, Any]:
+    return {"type": "Update", "state": {**STATE, "position": [x, 0, 0]}}
+
+
+async def frames_until(
+    socket: Socket, done: Callable[[dict[str, Any]], bool]
+) -> list[dict[str, Any]]:
+    """Frames up to and including the first for which done(frame) is true."""
+    frames = []
+    while True:
+        frames.append(await socket.recv())
+        if done(frames[-1]):
+            return frames
+
+
+async def answers_until_pong(socket: Socket, t: str) -> list[dict[str, Any]]:
+    """Send a Ping; the frames other than StateUpdates up to its Pong."""
+    await socket.send({"type": "Ping", "t": t})
+    frames = await frames_until(socket, lambda f: f["type"] == "Pong")
+    return [frame for frame in frames if frame["type"] != "StateUpdate"]
+
+
+def x_of(frame: dict[str, Any], client_id: str | None) -> float | None:
+    for player in frame.get("players", []):
+        if player["client_id"] == client_id:
+            return player["state"]["position"][0]
+    return None
+
+
+@override_settings(WS_UPDATE_RATE=5)
+async def test_update_bucket_passes_its_capacity_then_drops_with_one_error(clock, room_id) -> None:
+    a, b = Socket(), Socket()
+    await a.open()
+    await b.open()
+    await a.join(room_id, name="A")
+    await b.join(room_id, name="B")
+    await a.recv_type("PlayerJoined")
+
+    for x in range(1, 6):  # the bucket starts full: 5 pass
+        await a.send(update(x))
+    await frames_until(b, lambda f: x_of(f, a.client_id) == 5)
+    for x in range(6, 20):  # the same second's excess: dropped, and said so once
+        await a.send(update(x))
+    assert await answers_until_pong(a, "after the excess") == [
+        limited(5),
+        {"type": "Pong", "t": "after the excess"},
+    ]
+    assert await b.silent(0.5)  # none of 6..19 reached the room
+
+    clock.advance(1.0)  # the bucket refills
+    await a.send(update(100))
+    assert x_of(await b.recv_type("StateUpdate"), a.client_id) == 100
+    await a.close()
+    await b.close()
+
+
+@override_settings(WS_UPDATE_RATE=1, WS_FLOOD_CLOSE_SECONDS=60)
+async def test_update_errors_come_at_most_once_a_second(clock, room_id) -> None:
+    a = Socket()
+    await a.open()
+    await a.join(room_id)
+    for second in range(3):  # in each second one Update passes; three are dropped, one Error
+        for _ in range(4):
+            await a.send(update(second))
+        assert await answers_until_pong(a, f"second {second}") == [
+            limited(1),
+            {"type": "Pong", "t": f"second {second}"},
+        ]
+        clock.advance(1.0)
+    await a.close()
+
+
+@override_settings(WS_CHAT_BURST=3, WS_CHAT_RATE=5, WS_CHAT_PERIOD=10)
+async def test_chat_burst_passes_then_each_refused_message_gets_an_error(clock, room_id) -> None:
+    a = Socket()
+    await a.open()
+    await a.join(room_id)
+    for i in range(3):
+        await a.send({"type": "Chat", "message": f"m{i}"})
+        assert (await a.recv_type("Chat"))["message"] == f"m{i}"
+    for i in (3, 4):
+        await a.send({"type": "Chat", "message": f"m{i}"})
+        assert await a.recv_type("Error") == CHAT_LIMITED
+    clock.advance(2.0)  # 5 per 10 s: one message back
+    await a.send({"type": "Chat", "message": "m5"})
+    assert (await a.recv_type("Chat"))["message"] == "m5"
+    await a.send({"type": "Chat", "message": "m6"})
+    assert await a.recv_type("Error") == CHAT_LIMITED
+
+    def stored() -> list[str]:
+        rows = ChatMessage.objects.filter(room__room_id=room_id)
+        return sorted(rows.values_list("message", flat=True))
+
+    assert await database_sync_to_async(stored)() == ["m0", "m1", "m2", "m5"]
+    await a.close()
+
+
+@override_settings(WS_UPDATE_RATE=2, WS_FLOOD_CLOSE_SECONDS=1)
+async def test_limited_for_flood_close_seconds_without_a_quiet_second_closes_4429(
+    clock, room_id
+) -> None:
+    a = Socket()
+    await a.open()
+    await a.join(room_id)
+    for _ in range(3):  # t=0: two pass, the third is limited and the flood begins
+        await a.send(update(1))
+    assert await a.recv_type("Error") == limited(2)
+    clock.advance(0.6)  # t=0.6: one Update refilled; the next is limited, 0.6 s into the flood
+    await a.send(update(2))
+    await a.send(update(2))
+    await a.ping("0.6 s: still open")
+    clock.advance(0.6)  # t=1.2: limited again, 1.2 s into the flood
+    await a.send(update(3))
+    await a.send(update(3))
+    assert await a.closed() == {"code": 4429, "reason": "flooding"}
+    await a.close()
+
+
+@override_settings(WS_UPDATE_RATE=1, WS_FLOOD_CLOSE_SECONDS=1)
+async def test_a_quiet_second_restarts_the_flood_timer(clock, room_id) -> None:
+    a = Socket()
+    await a.open()
+    await a.join(room_id)
+    await a.send(update(1))
+    await a.send(update(2))  # t=0: limited; a flood begins
+    assert await answers_until_pong(a, "t=0") == [limited(1), {"type": "Pong", "t": "t=0"}]
+    clock.advance(1.5)  # more than a second without a limited message
+    await a.send(update(3))
+    await a.send(update(4))  # t=1.5: limited again; a new flood begins
+    assert await answers_until_pong(a, "t=1.5") == [limited(1), {"type": "Pong", "t": "t=1.5"}]
+    clock.advance(0.6)
+    await a.send(update(5))  # t=2.1: 0.6 s into the new flood, 2.1 s after the first began
+    assert await answers_until_pong(a, "t=2.1") == [{"type": "Pong", "t": "t=2.1"}]
+    await a.close()
+
+
+@pytest.mark.parametrize("kind", ["Update", "Chat"])
+@override_settings(
+    WS_UPDATE_RATE=2, WS_CHAT_BURST=2, WS_CHAT_RATE=2, WS_CHAT_PERIOD=1, WS_FLOOD_CLOSE_SECONDS=1
+)
+async def test_a_client_that_keeps_flooding_is_closed_with_4429(room_id, kind) -> None:
+    """On the real clock: a message every 10 ms against a limit of 2 a second."""
+    a = Socket()
+    await a.open()
+    await a.join(room_id)
+    message = update(1) if kind == "Update" else {"type": "Chat", "message": "spam"}
+    frames: list[dict[str, Any]] = []
+
+    async def flood() -> dict[str, Any]:
+        while True:
+            await a.send(message)
+            await asyncio.sleep(0.01)
+            while not await a.silent(0):
+                event = await a.event()
+                if event["type"] == "websocket.close":
+                    return {"code": event["code"], "reason": event["reason"]}
+                frames.append(strict_json(event["text"]))
+
+    assert await asyncio.wait_for(flood(), 30) == {"code": 4429, "reason": "flooding"}
+    assert {frame["type"] for frame in frames} <= {"StateUpdate", "Chat", "Error"}
+    assert {frame["code"] for frame in frames if frame["type"] == "Error"} == {"rate_limited"}
+    await a.close()
