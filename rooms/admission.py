@@ -50,7 +50,8 @@ def client_ip(scope: dict[str, Any], headers: dict[str, str]) -> str:
 
 def token_from(scope: dict[str, Any], headers: dict[str, str]) -> tuple[str | None, str | None]:
     """(token, subprotocol to select) from the Authorization header, the subprotocol pair
-    `bearer, <token>`, or ?token= (the weakest: URLs end up in logs; ours redact it)."""
+    `bearer, <token>`, or ?token= / ?access_token= (the weakest: URLs end up in logs; ours
+    redact them)."""
     scheme, _, value = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip(), None
@@ -60,8 +61,9 @@ def token_from(scope: dict[str, Any], headers: dict[str, str]) -> tuple[str | No
         if index + 1 < len(offered):
             return offered[index + 1], "bearer"
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    if query.get("token"):
-        return query["token"][0], None
+    for name in ("token", "access_token"):  # the mesh reads both names too
+        if query.get(name):
+            return query[name][0], None
     return None, None
 
 
