@@ -1,0 +1,1 @@
+"""The bench's baseline: the Channels tutorial's way of building the same game socket."""

@@ -1,0 +1,229 @@
+"""What a run prints and writes: the step table, JSON lines, a Markdown report and a PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+COLUMNS: list[tuple[str, str, str]] = [
+    # (header, record key, format)
+    ("kind", "kind", "{}"),
+    ("srv", "servers", "{}"),
+    ("step", "step", "{}"),
+    ("players", "players", "{}"),
+    ("upd in/s", "updates_in_per_s", "{:.0f}"),
+    ("states/s", "states_delivered_per_s", "{:.0f}"),
+    ("frames/s", "frames_out_per_s", "{:.0f}"),
+    ("p50 ms", "age_p50_ms", "{:.1f}"),
+    ("p95 ms", "age_p95_ms", "{:.1f}"),
+    ("p99 ms", "age_p99_ms", "{:.1f}"),
+    ("chat p99", "chat_rtt_p99_ms", "{:.0f}"),
+    ("err", "errors", "{}"),
+    ("deliv %", "delivery_pct", "{:.2f}"),
+    ("final", "final_ok", "{}"),
+    ("srv CPU%", "server_cpu_pct", "{:.0f}"),
+    ("redis%", "redis_cpu_pct", "{:.0f}"),
+    ("RSS MB", "server_rss_mb", "{:.0f}"),
+    ("us/upd", "cpu_us_per_update", "{:.0f}"),
+    ("gen CPU%", "generator_cpu_max_pct", "{:.0f}"),
+    ("late p99", "lateness_p99_ms", "{:.1f}"),
+    ("other%", "other_cpu_pct", "{:.0f}"),
+    ("log err", "server_log_errors", "{}"),
+    ("verdict", "verdict", "{}"),
+]
+
+
+def _cell(record: dict[str, Any], key: str, fmt: str) -> str:
+    if key == "delivery_pct":
+        value: Any = 100 * record["delivery_ratio"]
+    elif key == "generator_cpu_max_pct":
+        value = max(record["generator_cpu_pct"])
+    elif key == "final_ok":
+        value = "yes" if record["final_ok"] else "NO"
+    elif key == "verdict":
+        value = "pass" if record["passed"] else (
+            "GEN-BOUND" if not record["generator_ok"] else "FAIL")
+    else:
+        value = record.get(key)
+    if value is None:
+        return "-"
+    return fmt.format(value)
+
+
+def header() -> list[str]:
+    return [h for h, _, _ in COLUMNS]
+
+
+def row(record: dict[str, Any]) -> list[str]:
+    return [_cell(record, key, fmt) for _, key, fmt in COLUMNS]
+
+
+def text_table(records: list[dict[str, Any]]) -> str:
+    rows = [header()] + [row(r) for r in records]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+
+
+def markdown_table(records: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(header()) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row(r)) + " |" for r in records]
+    return "\n".join(lines)
+
+
+def print_step(record: dict[str, Any]) -> None:
+    print(text_table([record]).splitlines()[-1], flush=True)
+    if record["reasons"]:
+        print(f"      why: {'; '.join(record['reasons'])}", flush=True)
+    if record.get("error_samples"):
+        print(f"      errors: {record['error_samples']}", flush=True)
+    if record.get("server_log_errors"):
+        print(f"      server log: {record['server_log_samples']}", flush=True)
+
+
+def largest_passing(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    passing = [r for r in records if r["passed"]]
+    return max(passing, key=lambda r: r["players"]) if passing else None
+
+
+def comparison(product: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> dict[str, Any]:
+    """Product / baseline: largest passing load, and server CPU per inbound Update."""
+    best_p, best_b = largest_passing(product), largest_passing(baseline)
+    out: dict[str, Any] = {
+        "product_largest": best_p["step"] if best_p else None,
+        "product_players": best_p["players"] if best_p else 0,
+        "baseline_largest": best_b["step"] if best_b else None,
+        "baseline_players": best_b["players"] if best_b else 0,
+    }
+    out["players_ratio"] = (out["product_players"] / out["baseline_players"]
+                            if out["baseline_players"] else None)
+    # CPU per Update at each one's largest passing load, and at the largest step both ran.
+    if best_p and best_b and best_b["cpu_us_per_update"]:
+        out["cpu_ratio_at_largest"] = best_p["cpu_us_per_update"] / best_b["cpu_us_per_update"]
+    common = {r["step"]: r for r in baseline}
+    shared = [r for r in product if r["step"] in common]
+    if shared:
+        step = max(shared, key=lambda r: r["players"])
+        other = common[step["step"]]
+        out["common_step"] = step["step"]
+        if step["cpu_us_per_update"] and other["cpu_us_per_update"]:
+            out["cpu_ratio_at_common"] = step["cpu_us_per_update"] / other["cpu_us_per_update"]
+            out["product_us_per_update"] = step["cpu_us_per_update"]
+            out["baseline_us_per_update"] = other["cpu_us_per_update"]
+    return out
+
+
+def summary_lines(records: list[dict[str, Any]], idle: dict[str, Any] | None,
+                  profiles: dict[str, Any], elapsed: float) -> list[str]:
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        if r["kind"] != "profiled":
+            by_kind.setdefault(_series(r), []).append(r)
+    lines = []
+    for kind, recs in by_kind.items():
+        best = largest_passing(recs)
+        tried = ", ".join(f"{r['step']} {_cell(r, 'verdict', '{}')}" for r in recs)
+        if best:
+            lines.append(f"largest passing {kind}: {best['step']} = {best['players']} players "
+                         f"(p99 {best['age_p99_ms']:.1f} ms, server CPU "
+                         f"{best['server_cpu_pct']:.0f}%, "
+                         f"{best['cpu_us_per_update']:.0f} us/Update)  [{tried}]")
+        else:
+            lines.append(f"largest passing {kind}: none  [{tried}]")
+    if "product" in by_kind and "baseline" in by_kind:
+        c = comparison(by_kind["product"], by_kind["baseline"])
+        ratio = f"{c['players_ratio']:.2f}x" if c["players_ratio"] else "n/a"
+        lines.append(f"product/baseline largest passing load: {c['product_players']} / "
+                     f"{c['baseline_players']} players = {ratio}")
+        if "cpu_ratio_at_largest" in c:
+            lines.append(f"product/baseline CPU per inbound Update at each one's largest passing "
+                         f"load: {c['cpu_ratio_at_largest']:.2f}x")
+        if "cpu_ratio_at_common" in c:
+            lines.append(
+                f"product/baseline CPU per inbound Update at {c['common_step']} (both ran it): "
+                f"{c['product_us_per_update']:.0f} / {c['baseline_us_per_update']:.0f} us = "
+                f"{c['cpu_ratio_at_common']:.2f}x")
+    at300 = [r for r in by_kind.get("product", []) if r["players"] == 300]
+    if at300:
+        r = at300[0]
+        lines.append(f"product p99 state age at 300 players: {_fmt(r['age_p99_ms'])} ms "
+                     f"({'pass' if r['passed'] else 'fail'})")
+    gen = [r for r in records if r["generator_ok"]]
+    if records:
+        worst = max(records, key=lambda r: max(r["generator_cpu_pct"]))
+        lines.append(
+            f"generator: busiest process {max(worst['generator_cpu_pct']):.0f}% of a core at "
+            f"{worst['kind']} {worst['step']} ({worst['generator_workers']} processes); kept up in "
+            f"{len(gen)}/{len(records)} steps")
+    if idle:
+        lines.append(
+            f"idle: {idle['joined']}/{idle['connections']} joined in {idle['join_seconds']:.1f} s; "
+            f"server RSS {idle['rss_before_mb']:.0f} -> {idle['rss_after_mb']:.0f} MB = "
+            f"{idle['kb_per_connection']:.1f} KB per connection "
+            f"({idle['mb_per_1000']:.1f} MB per 1,000); errors {idle['errors']}")
+    for label, prof in profiles.items():
+        lines.append(f"py-spy, {label} ({prof['samples']} samples, nonblocking, 100 Hz):")
+        lines.append("  top by own samples:")
+        lines += [f"    {pct:5.1f}%  {frame}" for frame, _, pct in prof["own"]]
+        lines.append("  top by total samples:")
+        lines += [f"    {pct:5.1f}%  {frame}" for frame, _, pct in prof["total"]]
+    lines.append(f"total run time: {elapsed / 60:.1f} min")
+    return lines
+
+
+def _series(record: dict[str, Any]) -> str:
+    servers = record["servers"]
+    return record["kind"] if servers == 1 else f"{record['kind']} x{servers} processes"
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def write_outputs(out: Path, records: list[dict[str, Any]], idle: dict[str, Any] | None,
+                  summary: list[str], profiles: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.jsonl", "w") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+        if idle:
+            f.write(json.dumps(idle) + "\n")
+        for label, prof in profiles.items():
+            f.write(json.dumps({"kind": "profile", "label": label, **prof}) + "\n")
+    md = ["# Signight bench", "", markdown_table(records), "", "```", *summary, "```", ""]
+    (out / "report.md").write_text("\n".join(md))
+    plot(out / "p99_age.png", records)
+
+
+def plot(path: Path, records: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    series: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        if r["kind"] != "profiled":
+            series.setdefault(_series(r), []).append(r)
+    for label, recs in series.items():
+        pts = [(r["players"], r["age_p99_ms"]) for r in recs if r["age_p99_ms"] is not None]
+        if not pts:
+            continue
+        xs, ys = zip(*sorted(pts), strict=True)
+        ax.plot(xs, ys, marker="o", label=label)
+        for r in recs:
+            if not r["passed"] and r["age_p99_ms"] is not None:
+                ax.annotate("fail", (r["players"], r["age_p99_ms"]), textcoords="offset points",
+                            xytext=(4, 4), fontsize=8)
+    ax.axhline(100, color="grey", linestyle="--", linewidth=1, label="pass limit (100 ms)")
+    ax.set_xlabel("players")
+    ax.set_ylabel("p99 state age (ms)")
+    ax.set_yscale("log")
+    ax.set_title("Signight: p99 state age vs players")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
