@@ -18,9 +18,14 @@ from signight.errors import DomainError
 logger = logging.getLogger(__name__)
 
 
-def chat_message_create(*, room_id: str, client_id: str, name: str, message: str) -> dict[str, Any]:
-    room = Room.objects.only("id").get(room_id=room_id)
-    row = ChatMessage.objects.create(room=room, client_id=client_id, name=name, message=message)
+def chat_message_create(
+    *, room_id: str, room_pk: object | None, client_id: str, name: str, message: str
+) -> dict[str, Any]:
+    if room_pk is None:
+        room_pk = Room.objects.values_list("pk", flat=True).get(room_id=room_id)
+    row = ChatMessage.objects.create(
+        room_id=room_pk, client_id=client_id, name=name, message=message
+    )
     return chat_message_item(row, room_id=room_id)
 
 
@@ -30,8 +35,13 @@ async def chat_message_post(*, session: PlayerSession, message: str) -> None:
         raise DomainError("join a room before chatting", code=protocol.ErrorCode.NOT_IN_ROOM)
     room_id = session.room_id
     try:
-        item = await database_sync_to_async(chat_message_create)(
-            room_id=room_id, client_id=session.client_id, name=session.name or "", message=message
+        # Not thread-sensitive: several chats may be stored at once (one connection per thread).
+        item = await database_sync_to_async(chat_message_create, thread_sensitive=False)(
+            room_id=room_id,
+            room_pk=session.room_pk,
+            client_id=session.client_id,
+            name=session.name or "",
+            message=message,
         )
     except Exception:
         logger.exception("chat persistence failed in room %s", room_id)

@@ -79,7 +79,7 @@ async def room_join(*, session: PlayerSession, room_id: str, name: str, color: s
     if entered.status == "full":
         await hub.detach(room_id, session.client_id)
         raise DomainError(f"room {room_id} is full ({room.max_players} players)", code=E.ROOM_FULL)
-    session.room_id = room_id
+    session.room_id, session.room_pk = room_id, room.pk
     history = await _chat_history(room_id, entered.chat)
     await session.send(
         protocol.welcome(

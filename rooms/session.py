@@ -14,6 +14,7 @@ class PlayerSession:
     name: str | None = None  # from the token, when it has one; else from Join
     token_name: str | None = None
     room_id: str | None = None
+    room_pk: object | None = None  # the Room's primary key, so chat skips a lookup
     color: str = "#FFFFFF"
     # Room events numbered up to joined_seq are in the Welcome snapshot; until the Welcome is
     # sent, events wait in `pending` so none is lost or seen twice.
