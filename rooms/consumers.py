@@ -77,6 +77,10 @@ class GameConsumer(AsyncWebsocketConsumer):
         if identity is not None:
             self.session.client_id = identity.client_id
             self.session.token_name = identity.name
+            # One player, one socket: the same subject connecting again replaces the older one,
+            # which leaves its room before this one can join as the same client_id.
+            for older in hub.sockets_of(identity.client_id, besides=self):
+                await older.retire()
         self.update_bucket = TokenBucket(
             rate=settings.WS_UPDATE_RATE, capacity=settings.WS_UPDATE_RATE
         )
@@ -202,6 +206,11 @@ class GameConsumer(AsyncWebsocketConsumer):
             )
         except Exception:
             _abort_transport(self.base_send)
+
+    async def retire(self) -> None:
+        await self.close_with(protocol.CloseCode.REPLACED, "replaced by a newer connection")
+        self.session.outbox.close()
+        await services.room_leave(session=self.session)
 
     def _on_overflow(self) -> None:
         logger.warning("client does not read its frames; closing 1008", extra=self.log_context())

@@ -311,6 +311,9 @@ class RoomHub:
         for socket in [s for s in self.sockets if now - s.last_seen > limit]:
             await socket.close_with(protocol.CloseCode.GOING_AWAY, "idle timeout")
 
+    def sockets_of(self, client_id: str, *, besides: Any) -> list[Any]:
+        return [s for s in self.sockets if s is not besides and s.session.client_id == client_id]
+
     async def close_all(self, code: int, reason: str, *, wait: float = 5.0) -> None:
         """Close every socket of this process and wait for their leave handlers to finish."""
         await asyncio.gather(

@@ -356,3 +356,31 @@ def test_health_and_rooms_stay_public(api, path, token) -> None:
     with override_settings(WS_AUTH_REQUIRED=True):
         response = api.get(path, HTTP_ACCEPT="application/json", **headers)
     assert response.status_code == HTTPStatus.OK
+
+
+async def test_a_second_connection_with_the_same_token_replaces_the_first(room_id) -> None:
+    """client_id is stable per subject, so one player has one socket: the newer one wins."""
+    token = hs256(sub="alice", name="Alice")
+    with override_settings(WS_AUTH_REQUIRED=True):
+        watcher = Socket(bearer=hs256(sub="bob", name="Bob"))
+        await watcher.open()
+        await watcher.join(room_id)
+        first = Socket(bearer=token)
+        await first.open()
+        await first.join(room_id)
+        await watcher.recv_type("PlayerJoined")
+        second = Socket(bearer=token)
+        await second.open()
+        closed = await first.closed()
+        assert (closed["code"], closed["reason"]) == (4410, "replaced by a newer connection")
+        assert await watcher.recv_type("PlayerLeft") == {
+            "type": "PlayerLeft",
+            "client_id": client_id_for("alice"),
+        }
+        welcome = await second.join(room_id)
+    assert sorted(p["client_id"] for p in welcome["room_state"]) == sorted(
+        [client_id_for("alice"), client_id_for("bob")]
+    )
+    assert (await watcher.recv_type("PlayerJoined"))["client_id"] == client_id_for("alice")
+    await second.close()
+    await watcher.close()
