@@ -382,5 +382,6 @@ async def test_a_second_connection_with_the_same_token_replaces_the_first(room_i
         [client_id_for("alice"), client_id_for("bob")]
     )
     assert (await watcher.recv_type("PlayerJoined"))["client_id"] == client_id_for("alice")
+    await first.close()
     await second.close()
     await watcher.close()
