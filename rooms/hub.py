@@ -290,7 +290,7 @@ class RoomHub:
                 await self.close_idle(now)
                 if now - last_beat >= beat:
                     last_beat = now
-                    await presence.node_heartbeat(
+                    await presence.node_register(
                         node_id=self.node_id, channel=self.channel, ttl=ttl
                     )
                 if now - last_reap >= REAP_INTERVAL:

@@ -16,7 +16,7 @@ Joins and leaves are Lua scripts, so counts and limits stay exact across process
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import redis.asyncio as aredis
@@ -257,10 +257,6 @@ async def node_register(*, node_id: str, channel: str, ttl: int) -> None:
         await pipe.execute()
 
 
-async def node_heartbeat(*, node_id: str, channel: str, ttl: int) -> None:
-    await node_register(node_id=node_id, channel=channel, ttl=ttl)
-
-
 async def nodes_dead() -> dict[str, str]:
     """Registered processes whose heartbeat has expired: node_id -> its channel name."""
     client = get_async()
@@ -305,17 +301,3 @@ def rooms_active() -> list[tuple[str, int]]:
 
 def rooms_active_count() -> int:
     return int(get_sync().zcard(ROOMS_KEY))
-
-
-async def room_player_count(room_id: str) -> int:
-    return int(await get_async().hlen(_room(room_id, "players")))
-
-
-async def room_players(room_ids: Iterable[str]) -> dict[str, list[str]]:
-    client = get_async()
-    ids = list(room_ids)
-    async with client.pipeline(transaction=False) as pipe:
-        for room_id in ids:
-            pipe.hkeys(_room(room_id, "players"))
-        replies = await pipe.execute()
-    return {room_id: [c.decode() for c in keys] for room_id, keys in zip(ids, replies, strict=True)}

@@ -284,7 +284,3 @@ def pong(t: msgspec.Raw) -> str:
 
 def error(code: str, message: str) -> str:
     return encode({"type": "Error", "code": str(code), "message": message})
-
-
-def tick_seconds() -> float:
-    return 1.0 / settings.TICK_RATE

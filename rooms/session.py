@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rooms.outbox import Outbox
 
@@ -20,7 +20,6 @@ class PlayerSession:
     # sent, events wait in `pending` so none is lost or seen twice.
     joined_seq: int = 0
     pending: list[tuple[int, str]] | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
     async def send(self, text: str) -> None:
         await self.outbox.put(text)

@@ -29,11 +29,6 @@ class DomainError(Exception):
             self.code = code
 
 
-class NotFound(DomainError):
-    code = "not_found"
-    http_status = HTTPStatus.NOT_FOUND
-
-
 class Unavailable(DomainError):
     """A backing service (Redis, MongoDB) did not answer."""
 
