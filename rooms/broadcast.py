@@ -93,11 +93,15 @@ def _frame_type(frame: str) -> str:
     return frame[9 : frame.find('"', 9)]
 
 
-async def states(channel: str, *, node_id: str, rooms: dict[str, list[tuple[str, bytes]]]) -> None:
-    """One tick's changed states of this node's players, for every room that the node owning
-    `channel` also holds: one message per other node per tick, however many rooms."""
+async def states(
+    channel: str, *, node_id: str, tick: int, rooms: dict[str, list[tuple[str, bytes]]]
+) -> None:
+    """Tick number `tick`'s changed states of this node's players, for every room that the node
+    owning `channel` also holds: one message per other node per tick, however many rooms."""
     async with _gate():
-        await _layer().send(channel, {"type": STATES, "node": node_id, "rooms": rooms})
+        await _layer().send(
+            channel, {"type": STATES, "node": node_id, "tick": tick, "rooms": rooms}
+        )
 
 
 async def wake(channel: str | None) -> None:

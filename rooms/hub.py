@@ -5,8 +5,9 @@ Tick (every 1/TICK_RATE s, aligned to the wall clock so every process ticks toge
   publish  - the changed states of local players go to Redis in one pipeline (presence), which
              answers which processes hold each room; every other such process gets ONE
              channel-layer message with all its shared rooms' batches (broadcast.states);
-  gather   - GATHER_SECONDS later, each room's changes (local, plus batches from other processes
-             that arrived meanwhile) go out as ONE StateUpdate frame, encoded once per room.
+  gather   - once every process that sent a batch for the previous tick has sent this tick's
+             (at most GATHER_MAX_SECONDS; at once when no other process shares a room), each
+             room's changes, local and remote, go out as ONE StateUpdate frame, encoded once.
 Room events (PlayerJoined, PlayerLeft, Chat) go through the channel layer to every process,
 including this one, and are delivered on receipt: Redis orders them, so every client sees the
 room's order.
@@ -31,7 +32,7 @@ from signight import metrics
 
 logger = logging.getLogger(__name__)
 
-GATHER_SECONDS = 0.008
+GATHER_MAX_SECONDS = 0.030  # longest a tick waits for the same tick's batches of other processes
 REAP_INTERVAL = 5.0
 RESUBSCRIBE_INTERVAL = 600.0  # channel-layer group memberships expire (group_expiry, 1 day)
 
@@ -54,6 +55,10 @@ class RoomHub:
         self._stopping = False
         self._node_channels: dict[str, str] = {}
         self._unpublished: dict[str, dict[str, bytes]] = {}
+        self._unpublished_tick = 0
+        self._peer_ticks: dict[str, int] = {}  # other node -> newest tick number it sent us
+        self._peers_in: asyncio.Event | None = None  # set when the awaited batches are in
+        self._gathering = 0  # the tick being gathered
         self._publisher: asyncio.Task[None] | None = None
         self.tick_seconds = 1.0 / settings.TICK_RATE
         self.last_tick_duration = 0.0
@@ -162,11 +167,12 @@ class RoomHub:
             delay = deadline - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            tick = round(deadline / period)  # the same number in every process (wall clock)
             # A late tick runs at once instead of skipping a beat; far behind, realign.
             deadline = max(deadline + period, (time.time() // period) * period)
             try:
-                self._take_outboxes()
-                await asyncio.sleep(GATHER_SECONDS)
+                self._take_outboxes(tick)
+                await self._gather(tick)
                 started = time.perf_counter()
                 await self._deliver()
                 self.last_tick_duration = time.perf_counter() - started
@@ -176,9 +182,10 @@ class RoomHub:
             except Exception:
                 logger.exception("tick failed")
 
-    def _take_outboxes(self) -> None:
+    def _take_outboxes(self, tick: int) -> None:
         """Local changes go to this tick's delivery at once; their Redis write and the sends to
         other processes run beside the tick (one at a time, in order), never delaying it."""
+        self._unpublished_tick = tick
         for room_id, room in self.rooms.items():
             if room.outbox:
                 room.inbox.update(room.outbox)
@@ -192,14 +199,17 @@ class RoomHub:
         while self._unpublished and not self._stopping:
             batch, self._unpublished = self._unpublished, {}
             try:
-                await self._publish(batch)
+                await self._publish(batch, self._unpublished_tick)
             except Exception:
                 logger.exception("publishing a tick failed")
 
-    async def _publish(self, batch: dict[str, dict[str, bytes]] | None = None) -> None:
+    async def _publish(
+        self, batch: dict[str, dict[str, bytes]] | None = None, tick: int = 0
+    ) -> None:
         if batch is None:  # shutdown: whatever is left
-            self._take_outboxes()
+            self._take_outboxes(self._unpublished_tick)
             batch, self._unpublished = self._unpublished, {}
+            tick = self._unpublished_tick
         if not batch:
             return
         holders = await presence.states_store(batch)
@@ -212,7 +222,7 @@ class RoomHub:
             channels = await self._channels_of(outgoing)
             await asyncio.gather(
                 *(
-                    broadcast.states(channels[node], node_id=self.node_id, rooms=rooms)
+                    broadcast.states(channels[node], node_id=self.node_id, tick=tick, rooms=rooms)
                     for node, rooms in outgoing.items()
                     if node in channels
                 )
@@ -222,6 +232,26 @@ class RoomHub:
         if any(node not in self._node_channels for node in nodes):
             self._node_channels = await presence.node_channels()
         return self._node_channels
+
+    async def _gather(self, tick: int) -> None:
+        """Wait for this tick's batches from the processes that sent one for the previous tick
+        (those that did not have gone quiet and are not waited for)."""
+        for node, last in list(self._peer_ticks.items()):
+            if last < tick - 1:
+                del self._peer_ticks[node]
+        if not self._awaiting(tick):
+            return
+        self._gathering, self._peers_in = tick, asyncio.Event()
+        try:
+            async with asyncio.timeout(GATHER_MAX_SECONDS):
+                await self._peers_in.wait()
+        except TimeoutError:
+            metrics.GATHER_TIMEOUTS.inc()
+        finally:
+            self._peers_in = None
+
+    def _awaiting(self, tick: int) -> bool:
+        return any(last < tick for last in self._peer_ticks.values())
 
     async def _deliver(self) -> None:
         # Outbox.put never waits for a slow client, so this loop does not yield per socket.
@@ -257,6 +287,12 @@ class RoomHub:
                 room = self.rooms.get(room_id)
                 if room is not None:
                     room.inbox.update(players)
+            node, tick = message["node"], message["tick"]
+            metrics.PEER_BATCH_LAG.observe(time.time() - tick * self.tick_seconds)
+            if tick > self._peer_ticks.get(node, -1):
+                self._peer_ticks[node] = tick
+            if self._peers_in is not None and not self._awaiting(self._gathering):
+                self._peers_in.set()
             return
         room = self.rooms.get(message.get("room", ""))
         if room is None:

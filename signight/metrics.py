@@ -40,8 +40,19 @@ CHAT_PERSISTED = Counter(
 )
 TICK_SECONDS = Histogram(
     "signight_tick_duration_seconds",
-    "Time to publish and deliver one tick",
+    "Time to deliver one tick's StateUpdate frames to local sockets",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+    registry=registry,
+)
+PEER_BATCH_LAG = Histogram(
+    "signight_peer_batch_lag_seconds",
+    "From a tick's wall-clock time to the arrival of another process's batch for that tick",
+    buckets=(0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0),
+    registry=registry,
+)
+GATHER_TIMEOUTS = Counter(
+    "signight_gather_timeouts",
+    "Ticks delivered without every awaited batch of other processes (GATHER_MAX_SECONDS)",
     registry=registry,
 )
 DEPENDENCY_UP = Gauge(
