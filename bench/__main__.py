@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 import time
@@ -35,6 +36,7 @@ from bench.step import StepSpec, Timing
 
 PRODUCT_STEPS = "1x10,5x10,10x10,20x10,30x10,40x10,60x10"
 GENCHECK_STEPS = "10x10,30x10,60x10"
+DEFLATE_STEPS = "30x10"
 BASELINE_STEPS = "1x5,1x10,2x10,5x10,10x10,20x10,30x10,40x10,60x10"
 
 
@@ -43,9 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--mode", default="all",
-        choices=("ladder", "baseline", "two-process", "idle", "gencheck", "all"),
-        help="ladder = product ladder only; gencheck = the generator against bench.fanout "
-             "(default: all = product, baseline, two-process, idle)",
+        choices=("ladder", "baseline", "two-process", "deflate", "idle", "gencheck", "all"),
+        help="ladder = product ladder only; deflate = the product with permessage-deflate on; "
+             "gencheck = the generator against bench.fanout "
+             "(default: all = product, baseline, two-process, deflate, idle)",
     )
     parser.add_argument("--duration", type=float, default=20.0,
                         help="measured seconds per step, after the ramp (default 20)")
@@ -55,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--two-process-steps", default=None,
                         help="default: in --mode all, 10x10 and the largest passing product "
                              "step; alone, the product ladder")
+    parser.add_argument("--deflate-steps", default=DEFLATE_STEPS,
+                        help="the product's steps with WS_PER_MESSAGE_DEFLATE=1 and bots that "
+                             f"offer it, to set beside the same steps without ({DEFLATE_STEPS})")
     parser.add_argument("--idle-connections", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=20.0, help="Updates per second per bot")
     parser.add_argument("--chat-period", type=float, default=10.0,
@@ -125,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                                          on_record=on_record, stop_on_failure=not args.no_stop)
         product: list[dict[str, Any]] = []
         two_process: list[dict[str, Any]] = []
-        modes = {args.mode} if args.mode != "all" else {"ladder", "baseline", "two-process", "idle"}
+        modes = ({args.mode} if args.mode != "all"
+                 else {"ladder", "baseline", "two-process", "deflate", "idle"})
         if args.smoke:
             modes = set()
             with guard("smoke"):
@@ -149,6 +156,13 @@ def main(argv: list[str] | None = None) -> int:
                 backing.fresh_database()
                 two_process = run_ladder(backing, two, kind="product", app=PRODUCT_APP,
                                          servers=2, **{**ladder_kw, "stop_on_failure": False})
+        if "deflate" in modes:
+            with guard("deflate"):
+                backing.fresh_database()
+                deflate_timing = dataclasses.replace(timing, deflate=True)
+                run_ladder(backing, steps(args.deflate_steps), kind="deflate", app=PRODUCT_APP,
+                           servers=1, **{**ladder_kw, "timing": deflate_timing,
+                                         "stop_on_failure": False})
         if "gencheck" in modes:
             with guard("gencheck"):
                 run_gencheck(steps(args.steps or GENCHECK_STEPS), timing=timing,

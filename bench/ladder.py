@@ -112,7 +112,8 @@ def run_one(
     on_steady: Callable[[list[Server]], Callable[[float], None]] | None = None,
 ) -> dict[str, Any]:
     backing.flush_redis()
-    procs = [Server.start(backing, app=app, log_dir=log_dir) for _ in range(servers)]
+    procs = [Server.start(backing, app=app, log_dir=log_dir, deflate=timing.deflate)
+             for _ in range(servers)]
     offsets = [p.log_path.stat().st_size for p in procs]
     try:
         record = run_step(

@@ -20,6 +20,7 @@ import resource
 import select
 import sys
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,10 @@ SEND_EARLY = 0.0005  # a bot due within half a millisecond is sent now (timers h
 PING_PERIOD = 15.0  # idle bots ping so that an idle timeout does not cut them
 GENERATOR_NICE = -10
 JOIN_TIMEOUT = 20.0  # seconds from connect to Welcome before the bot counts as failed
+# What a browser offers; the server answers with server_no_context_takeover (signight.wsprotocol),
+# so each compressed message inflates on its own.
+DEFLATE_OFFER = {"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"}
+_DEFLATE_TAIL = b"\x00\x00\xff\xff"
 
 
 # --- what the bots decode (msgspec skips every field not named here) ------------------------
@@ -84,6 +89,7 @@ class Plan:
     idle: bool = False  # join, announce "joined", hold until stdin closes; no Updates
     wait_go: bool = False  # after "joined", read {"updates_at", "measure_at", "stop_at"} on stdin
     connect_deadline: float = 0.0  # > 0: bots not yet connecting this long after connect_at give up
+    deflate: bool = False  # offer permessage-deflate; inflate the frames that come compressed
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Plan:
@@ -127,6 +133,12 @@ class Bot(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         kind = frame.msg_type
+        self.run.wire_bytes += frame.payload_size
+        if frame.rsv1:  # compressed (whole messages: the server does not fragment)
+            payload = zlib.decompressobj(-15).decompress(
+                frame.get_payload_as_bytes() + _DEFLATE_TAIL)
+            self.run.on_message(self, _decode(payload))
+            return
         if kind is WSMsgType.TEXT or kind is WSMsgType.CONTINUATION:
             if not frame.fin:
                 self._fragments.append(frame.get_payload_as_bytes())
@@ -182,6 +194,7 @@ class Run:
         self.error_samples: Counter[str] = Counter()
         self.frames = Counter[str]()
         self.updates_sent = 0  # in the measured window
+        self.wire_bytes = 0  # frame payloads received, as on the wire (compressed or not)
         self.retime()
 
     def retime(self, **times: float) -> None:
@@ -259,7 +272,8 @@ class Run:
                     return False
                 try:
                     bot.joined = asyncio.get_running_loop().create_future()
-                    await ws_connect(lambda: bot, bot.url, websocket_handshake_timeout=15)
+                    await ws_connect(lambda: bot, bot.url, websocket_handshake_timeout=15,
+                                     extra_headers=DEFLATE_OFFER if plan.deflate else None)
                     bot.send_json({"type": "Join", "room_id": bot.room, "name": bot.name,
                                    "color": "#33AA55"})
                     await asyncio.wait_for(bot.joined, timeout=JOIN_TIMEOUT)
@@ -423,16 +437,17 @@ class Run:
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
             stop_pings.set()
             await pinger
-            cpu, frames_window = None, 0
+            cpu, frames_window, bytes_window = None, 0, 0
         else:
             chats = asyncio.create_task(self.send_chats())
             sender = asyncio.create_task(self.send_updates())
             await self.sleep_until(plan.measure_at)
             cpu_start, wall_start = _cpu_seconds(), time.monotonic()
-            frames_start = self.frames.total()
+            frames_start, bytes_start = self.frames.total(), self.wire_bytes
             await sender
             cpu = (_cpu_seconds() - cpu_start) / max(1e-9, time.monotonic() - wall_start)
             frames_window = self.frames.total() - frames_start
+            bytes_window = self.wire_bytes - bytes_start
             await chats
             await self.sleep_until(plan.stop_at + plan.final_wait)
         delivery = self.judge_delivery() if not plan.idle else {}
@@ -453,6 +468,7 @@ class Run:
             "states_received": len(self.ages),
             "frames": dict(self.frames),
             "frames_window": frames_window,
+            "bytes_window": bytes_window,
             "age_hist": _bin(self.ages),
             "lateness_hist": _bin(self.lateness),
             "chat_rtt_ms": self.chat_rtt_ms,

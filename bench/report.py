@@ -15,6 +15,7 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("upd in/s", "updates_in_per_s", "{:.0f}"),
     ("states/s", "states_delivered_per_s", "{:.0f}"),
     ("frames/s", "frames_out_per_s", "{:.0f}"),
+    ("KB/s", "kbytes_out_per_s", "{:.0f}"),
     ("p50 ms", "age_p50_ms", "{:.1f}"),
     ("p95 ms", "age_p95_ms", "{:.1f}"),
     ("p99 ms", "age_p99_ms", "{:.1f}"),
@@ -149,6 +150,7 @@ def summary_lines(records: list[dict[str, Any]], idle: dict[str, Any] | None,
         r = at300[0]
         lines.append(f"product p99 state age at 300 players: {_fmt(r['age_p99_ms'])} ms "
                      f"({'pass' if r['passed'] else 'fail'})")
+    lines += _deflate_lines(by_kind.get("deflate", []), by_kind.get("product", []))
     gen = [r for r in records if r["generator_ok"]]
     if records:
         worst = max(records, key=lambda r: max(r["generator_cpu_pct"]))
@@ -169,6 +171,25 @@ def summary_lines(records: list[dict[str, Any]], idle: dict[str, Any] | None,
         lines.append("  top by total samples:")
         lines += [f"    {pct:5.1f}%  {frame}" for frame, _, pct in prof["total"]]
     lines.append(f"total run time: {elapsed / 60:.1f} min")
+    return lines
+
+
+def _deflate_lines(deflate: list[dict[str, Any]], product: list[dict[str, Any]]) -> list[str]:
+    """permessage-deflate on vs off at the same step of the same run: CPU and bytes."""
+    lines = []
+    plain = {r["step"]: r for r in product}
+    for on in deflate:
+        off = plain.get(on["step"])
+        if off is None or not off.get("kbytes_out_per_s"):
+            continue
+        lines.append(
+            f"permessage-deflate at {on['step']}: server CPU {off['server_cpu_pct']:.0f}% -> "
+            f"{on['server_cpu_pct']:.0f}% ({_fmt(off['cpu_us_per_update'])} -> "
+            f"{_fmt(on['cpu_us_per_update'])} us/Update), bytes to clients "
+            f"{off['kbytes_out_per_s']:.0f} -> {on['kbytes_out_per_s']:.0f} KB/s "
+            f"({on['kbytes_out_per_s'] / off['kbytes_out_per_s']:.2f}x), p99 "
+            f"{_fmt(off['age_p99_ms'])} -> {_fmt(on['age_p99_ms'])} ms, "
+            f"{'pass' if on['passed'] else 'FAIL'} with deflate")
     return lines
 
 

@@ -157,7 +157,7 @@ class Server:
 
     @classmethod
     def start(cls, backing: Backing, *, app: str = PRODUCT_APP, log_dir: Path,
-              timeout: float = 60) -> Server:
+              timeout: float = 60, deflate: bool = False) -> Server:
         port, http_port = free_port(), free_port()
         log_dir.mkdir(parents=True, exist_ok=True)
         kind = "baseline" if app == BASELINE_APP else "product"
@@ -167,7 +167,8 @@ class Server:
             "--port", str(port), "--http-port", str(http_port), "--app", app,
         ]
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen(argv, cwd=REPO, env=backing.env, stdout=log,
+            env = {**backing.env, "WS_PER_MESSAGE_DEFLATE": "1" if deflate else "0"}
+            proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log,
                                     stderr=subprocess.STDOUT)
         server = cls(app, port, http_port, proc, log_path)
         prioritize(proc.pid)

@@ -60,6 +60,7 @@ class Timing:
     final_wait: float = 0.5
     tick_rate: float = 20.0  # the server's TICK_RATE (its default), for the delivery judge
     gen_procs: int = 0  # generator processes; 0 = workers_for(players)
+    deflate: bool = False  # servers with WS_PER_MESSAGE_DEFLATE=1, bots offering the extension
 
 
 def workers_for(players: int) -> int:
@@ -184,7 +185,7 @@ def run_step(
             "connect_at": 1.0, "ramp": ramp, "updates_at": far, "measure_at": far,
             "stop_at": far, "final_wait": timing.final_wait, "fresh_ms": P99_AGE_LIMIT_MS,
             "tick_ms": 1000.0 / timing.tick_rate,
-            "wait_go": True,
+            "wait_go": True, "deflate": timing.deflate,
         }
         for bots in groups
     ]
@@ -280,6 +281,7 @@ def summarize(spec: StepSpec, results: list[dict[str, Any]], *, cpu: dict[str, f
         "updates_in_per_s": updates / duration,
         "states_delivered_per_s": sum(r["states_received"] for r in results) / duration,
         "frames_out_per_s": sum(r["frames_window"] for r in results) / duration,
+        "kbytes_out_per_s": sum(r.get("bytes_window", 0) for r in results) / duration / 1000,
         "age_p50_ms": percentile(age, 0.50),
         "age_p95_ms": percentile(age, 0.95),
         "age_p99_ms": p99,

@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 
 from rooms import broadcast, presence, protocol
-from rooms.outbox import text_frame
+from rooms.outbox import Wire
 from rooms.session import PlayerSession
 from signight import metrics
 
@@ -258,7 +258,7 @@ class RoomHub:
         for room in list(self.rooms.values()):
             if room.inbox:
                 frame = protocol.state_update(list(room.inbox.items()))
-                wire = text_frame(frame.encode())
+                wire = Wire(frame.encode())
                 room.inbox = {}
                 sent = 0
                 for session in list(room.members.values()):
@@ -303,7 +303,7 @@ class RoomHub:
             if left is not None:  # no StateUpdate may mention a player after its PlayerLeft
                 room.inbox.pop(left, None)
             sent = 0
-            wire = text_frame(frame.encode())
+            wire = Wire(frame.encode())
             for client_id, session in list(room.members.items()):
                 if client_id == exclude:
                     continue

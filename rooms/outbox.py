@@ -11,28 +11,53 @@ import asyncio
 import collections
 import logging
 import struct
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from signight.wsprotocol import MEM_LEVEL, WINDOW_BITS
 
 logger = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def text_frame(payload: bytes) -> bytes:
-    """A whole unmasked, uncompressed WebSocket text frame (RFC 6455 5.2): server frames are
-    the same bytes for every client, so a room's frame is built once per tick."""
+def text_frame(payload: bytes, *, compressed: bool = False) -> bytes:
+    """A whole unmasked WebSocket text frame (RFC 6455 5.2); `compressed` sets RSV1 (RFC 7692)."""
+    first = 0xC1 if compressed else 0x81
     size = len(payload)
     if size < 126:
-        return bytes((0x81, size)) + payload
+        return bytes((first, size)) + payload
     if size < 65536:
-        return struct.pack("!BBH", 0x81, 126, size) + payload
-    return struct.pack("!BBQ", 0x81, 127, size) + payload
+        return struct.pack("!BBH", first, 126, size) + payload
+    return struct.pack("!BBQ", first, 127, size) + payload
+
+
+class Wire:
+    """One server message framed once for every client of a room: plain, and (on first need)
+    compressed without context takeover, which is what signight.wsprotocol negotiates."""
+
+    __slots__ = ("_deflated", "payload", "plain")
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+        self.plain = text_frame(payload)
+        self._deflated: bytes | None = None
+
+    def deflated(self) -> bytes:
+        if self._deflated is None:
+            encoder = zlib.compressobj(wbits=-WINDOW_BITS, memLevel=MEM_LEVEL)
+            data = encoder.compress(self.payload) + encoder.flush(zlib.Z_SYNC_FLUSH)
+            if data.endswith(b"\x00\x00\xff\xff"):  # RFC 7692 7.2.1: drop the empty block
+                data = data[:-4]
+            self._deflated = text_frame(data, compressed=True)
+        return self._deflated
 
 
 class Outbox:
     __slots__ = (
         "_backlog",
+        "_deflate",
         "_drainer",
         "_limit",
         "_on_overflow",
@@ -50,6 +75,7 @@ class Outbox:
         self._writable: asyncio.Event | None = getattr(protocol, "writable", None)
         # uvicorn's websockets-sansio protocol: shared frames can go straight to its transport.
         self._protocol = protocol if hasattr(protocol, "close_sent") else None
+        self._deflate: bool | None = None  # permessage-deflate negotiated; known after handshake
         self._backlog: collections.deque[str] = collections.deque()
         self._drainer: asyncio.Task[None] | None = None
         self._limit = limit
@@ -60,11 +86,12 @@ class Outbox:
     def backlog(self) -> int:
         return len(self._backlog)
 
-    async def put(self, text: str, wire: bytes | None = None) -> None:
+    async def put(self, text: str, wire: Wire | None = None) -> None:
         """Queue a frame; never waits for a slow client (the hub loops over many of these).
 
-        `wire` is the same frame already encoded by text_frame(), written as is when the socket
-        is open and writable (no per-client framing), else `text` takes the ASGI path.
+        `wire` is the same frame already framed for every client, written as is when the socket
+        is open and writable (no per-client framing or compression), else `text` takes the ASGI
+        path.
         """
         if self.closed:
             return
@@ -82,7 +109,10 @@ class Outbox:
                 and not protocol.close_sent
                 and not protocol.transport.is_closing()
             ):
-                protocol.transport.write(wire)
+                deflate = self._deflate
+                if deflate is None:
+                    deflate = self._deflate = bool(getattr(protocol, "deflate", False))
+                protocol.transport.write(wire.deflated() if deflate else wire.plain)
                 return
             try:
                 await self._send({"type": "websocket.send", "text": text})

@@ -109,7 +109,8 @@ class Client:
 
     @classmethod
     async def connect(cls, url: str, **kwargs: Any) -> Client:
-        return cls(await websockets.connect(url, compression=None, open_timeout=10, **kwargs))
+        kwargs.setdefault("compression", None)
+        return cls(await websockets.connect(url, open_timeout=10, **kwargs))
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(message, ensure_ascii=False))

@@ -73,7 +73,9 @@ def bind(host: str, port: int) -> socket.socket:
 def uvicorn_config(**overrides: Any) -> uvicorn.Config:
     options: dict[str, Any] = {
         "app": "signight.asgi:application",
-        "ws": "websockets-sansio",  # its send() exposes back-pressure (rooms.outbox)
+        # uvicorn's websockets-sansio (its send() exposes back-pressure, see rooms.outbox) with
+        # the permessage-deflate terms of signight.wsprotocol
+        "ws": "signight.wsprotocol:GameWebSocketProtocol",
         "ws_per_message_deflate": settings.WS_PER_MESSAGE_DEFLATE,
         "http": "httptools",
         "loop": "uvloop",
