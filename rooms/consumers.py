@@ -5,6 +5,8 @@ into Error frames and anything unexpected into close 1011. It is lean on purpose
 its own on the channel layer (its process's hub receives room traffic once for all sockets), and
 no per-message thread hop (Channels' dispatch awaits aclose_old_connections() on every message;
 the ORM is only reached through database_sync_to_async, which closes stale connections itself).
+A Chat is stored and broadcast in a task of its own, chained to the socket's previous chat, so
+the database never holds up the Updates behind it; Join, Leave and disconnect wait for it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class GameConsumer(AsyncWebsocketConsumer):
         self.channel_layer = None
         self.base_send = send
         self._closing = False
+        self._chat_tail: asyncio.Task[None] | None = None  # the newest chat being posted
         self.last_seen = time.monotonic()
         try:
             while True:
@@ -107,12 +110,17 @@ class GameConsumer(AsyncWebsocketConsumer):
             parsed = protocol.parse(raw)
             _COUNT_IN[type(parsed)].inc()
             await self.handlers[type(parsed)](self, parsed)
-        except DomainError as exc:
+        except Exception as exc:
+            await self._failed(exc)
+
+    async def _failed(self, exc: Exception) -> None:
+        """A DomainError becomes an Error frame; anything else closes 1011, logged, no details."""
+        if isinstance(exc, DomainError):
             metrics.ERRORS.labels(exc.code).inc()
             await self.session.send(protocol.error(exc.code, str(exc)))
-        except Exception:
-            logger.exception("unexpected error serving a client", extra=self.log_context())
-            await self.close_with(protocol.CloseCode.INTERNAL_ERROR, "internal error")
+            return
+        logger.error("unexpected error serving a client", exc_info=exc, extra=self.log_context())
+        await self.close_with(protocol.CloseCode.INTERNAL_ERROR, "internal error")
 
     async def on_disconnect(self, message: dict[str, Any]) -> None:
         session = getattr(self, "session", None)
@@ -120,6 +128,7 @@ class GameConsumer(AsyncWebsocketConsumer):
             logger.info("disconnected (%s)", message.get("code"), extra=self.log_context())
         try:
             if session is not None:
+                await self._chats_posted()  # accepted chats are stored and sent before leaving
                 session.outbox.close()
                 await services.room_leave(session=session)
         except Exception:
@@ -140,6 +149,7 @@ class GameConsumer(AsyncWebsocketConsumer):
     # --- protocol messages -------------------------------------------------------------------
 
     async def on_join(self, msg: protocol.Join) -> None:
+        await self._chats_posted()  # a chat sent before a Join belongs to the earlier room
         await services.room_join(
             session=self.session, room_id=msg.room_id, name=msg.name, color=msg.color
         )
@@ -157,7 +167,25 @@ class GameConsumer(AsyncWebsocketConsumer):
             self.flood.limited(now)
             await self._limited(now, "chat rate limit reached", always=True)
             return
-        await chat_message_post(session=self.session, message=msg.message)
+        if self.session.room_id is None:
+            raise DomainError("join a room before chatting", code=E.NOT_IN_ROOM)
+        # Stored and broadcast beside this socket's next messages, in the order sent: a slow
+        # database delays this player's chat, never its Updates (no head-of-line blocking).
+        self._chat_tail = asyncio.create_task(self._post_chat(msg.message, self._chat_tail))
+
+    async def _post_chat(self, message: str, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await previous
+        try:
+            await chat_message_post(session=self.session, message=message)
+        except Exception as exc:
+            await self._failed(exc)
+
+    async def _chats_posted(self) -> None:
+        """Wait for this socket's chats in flight (a room change waits for them)."""
+        tail, self._chat_tail = self._chat_tail, None
+        if tail is not None:
+            await tail
 
     async def _limited(self, now: float, text: str, *, always: bool = False) -> None:
         notify, close = self.flood.limited(now)
@@ -169,6 +197,7 @@ class GameConsumer(AsyncWebsocketConsumer):
     async def on_leave(self, msg: protocol.Leave) -> None:
         if self.session.room_id is None:
             raise DomainError("not in a room", code=protocol.ErrorCode.NOT_IN_ROOM)
+        await self._chats_posted()
         await services.room_leave(session=self.session)
 
     async def on_ping(self, msg: protocol.Ping) -> None:
@@ -209,6 +238,7 @@ class GameConsumer(AsyncWebsocketConsumer):
 
     async def retire(self) -> None:
         await self.close_with(protocol.CloseCode.REPLACED, "replaced by a newer connection")
+        await self._chats_posted()
         self.session.outbox.close()
         await services.room_leave(session=self.session)
 

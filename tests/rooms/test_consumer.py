@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import threading
 
 import pytest
 from channels.db import database_sync_to_async
 
+from chat import services as chat_services
 from chat.models import ChatMessage
 from rooms.models import Room
 from tests.rooms.sockets import STATE, Player
@@ -116,10 +119,10 @@ async def test_chat_that_cannot_be_persisted_gets_chat_unavailable(room_id, monk
     a = await Player().connect()
     await a.join(room_id)
 
-    def broken(**kwargs: object) -> None:
+    def broken(rows: object) -> None:
         raise ConnectionError("mongo is down")
 
-    monkeypatch.setattr("chat.services.chat_message_create", broken)
+    monkeypatch.setattr("chat.services.chat_messages_store", broken)
     await a.send({"type": "Chat", "message": "lost?"})
     error = await a.recv_type("Error")
     assert error == {
@@ -166,6 +169,64 @@ async def test_joining_another_room_leaves_the_first(room_id) -> None:
     welcome = await b.join(room_id + "-2")
     assert [p["client_id"] for p in welcome["room_state"]] == [b.client_id]
     assert (await a.recv_type("PlayerLeft"))["client_id"] == b.client_id
+    await a.close()
+    await b.close()
+
+
+def _slow_chat_store(monkeypatch, release: threading.Event) -> None:
+    """The database holds the first chat until `release` is set (a slow MongoDB)."""
+    store = chat_services.chat_messages_store
+    calls = itertools.count()
+
+    def slow(rows: list[object]) -> object:
+        if next(calls) == 0:
+            release.wait(10)
+        return store(rows)
+
+    monkeypatch.setattr("chat.services.chat_messages_store", slow)
+
+
+async def test_a_slow_chat_store_does_not_hold_up_the_senders_updates(room_id, monkeypatch) -> None:
+    a = await Player().connect()
+    await a.join(room_id, name="A")
+    b = await Player().connect()
+    await b.join(room_id, name="B")
+    await a.recv_type("PlayerJoined")
+    release = threading.Event()
+    _slow_chat_store(monkeypatch, release)
+
+    await b.send({"type": "Chat", "message": "stored slowly"})
+    await b.send({"type": "Update", "state": {**STATE, "position": [7, 0, 0]}})
+    update = await a.recv()
+    assert update["type"] == "StateUpdate", "the Update behind the Chat went out first"
+    assert update["players"][0]["state"]["position"] == [7.0, 0.0, 0.0]
+    release.set()
+    chat = await a.recv_type("Chat")
+    assert chat["message"] == "stored slowly"
+    await a.close()
+    await b.close()
+
+
+async def test_chats_of_one_socket_keep_their_order_and_a_leave_waits_for_them(
+    room_id, monkeypatch
+) -> None:
+    a = await Player().connect()
+    await a.join(room_id, name="A")
+    b = await Player().connect()
+    await b.join(room_id, name="B")
+    await a.recv_type("PlayerJoined")
+    release = threading.Event()
+    _slow_chat_store(monkeypatch, release)
+
+    await b.send({"type": "Chat", "message": "first (slow)"})
+    await b.send({"type": "Chat", "message": "second"})
+    await b.send({"type": "Leave"})
+    await asyncio.sleep(0.2)
+    assert await a.nothing_more(), "nothing passes the slow first chat, the Leave included"
+    release.set()
+    seen = [await a.recv_type("Chat"), await a.recv_type("Chat"), await a.recv_type("PlayerLeft")]
+    assert [f.get("message") for f in seen] == ["first (slow)", "second", None]
+    assert seen[2]["client_id"] == b.client_id
     await a.close()
     await b.close()
 
@@ -280,5 +341,5 @@ async def test_database_access_still_closes_stale_connections_but_updates_skip_t
     assert calls == ["room_get_or_create", "chat_latest"]  # no thread hop for Updates or Pings
     await a.send({"type": "Chat", "message": "persisted"})
     await a.recv_type("Chat")
-    assert calls == ["room_get_or_create", "chat_latest", "chat_message_create"]
+    assert calls == ["room_get_or_create", "chat_latest", "_store"]
     await a.close()

@@ -1,0 +1,65 @@
+"""BatchWriter: chat messages go to MongoDB in batches, one batch in flight per event loop.
+
+One ORM insert per message costs a thread hop and a round trip each, and on a busy server those
+threads also wait for the GIL: at 600 players (60 chats/s) single inserts fell seconds behind
+(bench, 60x10). The writer stores everything that queued while the previous batch was being
+written in ONE bulk insert, so a lone message still goes at once and throughput grows with load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+
+MAX_BATCH = 500
+
+
+class BatchWriter:
+    def __init__(self, insert: Callable[[list[Any]], list[Any]]) -> None:
+        self._insert = insert  # sync: stores the rows, returns them stored (in order)
+        self._queue: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def store(self, row: Any) -> Any:
+        """Store `row` with whatever else is waiting; returns it stored, or raises the error
+        its batch failed with."""
+        loop = asyncio.get_running_loop()
+        stored = loop.create_future()
+        self._queue.append((row, stored))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run())
+        return await stored
+
+    async def _run(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            try:
+                rows = await database_sync_to_async(self._insert, thread_sensitive=False)(
+                    [row for row, _ in batch]
+                )
+            except Exception as exc:
+                for _, stored in batch:
+                    if not stored.done():
+                        stored.set_exception(exc)
+                continue
+            for (_, stored), row in zip(batch, rows, strict=True):
+                if not stored.done():
+                    stored.set_result(row)
+
+
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BatchWriter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def writer_for(insert: Callable[[list[Any]], list[Any]]) -> BatchWriter:
+    """This event loop's writer (created with `insert` on first use)."""
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = BatchWriter(insert)
+    return writer
