@@ -36,7 +36,7 @@ test: $(STAMP) $(CHECKOV) lint
 	CHECKOV=$(CURDIR)/$(CHECKOV) $(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench --profile
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .data

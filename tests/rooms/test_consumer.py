@@ -186,7 +186,9 @@ def _slow_chat_store(monkeypatch, release: threading.Event) -> None:
     monkeypatch.setattr("chat.services.chat_messages_store", slow)
 
 
-async def test_a_slow_chat_store_does_not_hold_up_the_senders_updates(room_id, monkeypatch) -> None:
+async def _two_players_and_a_slow_chat_store(
+    room_id: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Player, Player, threading.Event]:
     a = await Player().connect()
     await a.join(room_id, name="A")
     b = await Player().connect()
@@ -194,6 +196,11 @@ async def test_a_slow_chat_store_does_not_hold_up_the_senders_updates(room_id, m
     await a.recv_type("PlayerJoined")
     release = threading.Event()
     _slow_chat_store(monkeypatch, release)
+    return a, b, release
+
+
+async def test_a_slow_chat_store_does_not_hold_up_the_senders_updates(room_id, monkeypatch) -> None:
+    a, b, release = await _two_players_and_a_slow_chat_store(room_id, monkeypatch)
 
     await b.send({"type": "Chat", "message": "stored slowly"})
     await b.send({"type": "Update", "state": {**STATE, "position": [7, 0, 0]}})
@@ -210,13 +217,7 @@ async def test_a_slow_chat_store_does_not_hold_up_the_senders_updates(room_id, m
 async def test_chats_of_one_socket_keep_their_order_and_a_leave_waits_for_them(
     room_id, monkeypatch
 ) -> None:
-    a = await Player().connect()
-    await a.join(room_id, name="A")
-    b = await Player().connect()
-    await b.join(room_id, name="B")
-    await a.recv_type("PlayerJoined")
-    release = threading.Event()
-    _slow_chat_store(monkeypatch, release)
+    a, b, release = await _two_players_and_a_slow_chat_store(room_id, monkeypatch)
 
     await b.send({"type": "Chat", "message": "first (slow)"})
     await b.send({"type": "Chat", "message": "second"})
