@@ -168,6 +168,8 @@ class Server:
         ]
         with open(log_path, "ab") as log:
             env = {**backing.env, "WS_PER_MESSAGE_DEFLATE": "1" if deflate else "0"}
+            if app == BASELINE_APP:
+                env["DJANGO_SETTINGS_MODULE"] = "bench.baseline.settings"
             proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log,
                                     stderr=subprocess.STDOUT)
         server = cls(app, port, http_port, proc, log_path)

@@ -2,7 +2,8 @@
 
 Each server process (a "node") owns one channel-layer channel and joins the group of every room
 it holds players of; its hub (rooms.hub) delivers what arrives to the local sockets. A room
-event costs one group_send; a tick costs one send per other node holding any shared room.
+event costs one group_send; a tick costs one send per other node holding any shared room; each
+is one Redis PUBLISH (signight.channel_layer).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ def group_name(room_id: str) -> str:
     return f"room.{room_id}"
 
 
-# channels-redis' pool refuses (MaxConnectionsError) past its max_connections instead of
-# waiting; a burst of room events (a mass disconnect) queues here instead.
+# Publishes run concurrently (signight.channel_layer), each on a pooled connection: a burst of
+# room events (a mass disconnect) queues here instead of opening hundreds of connections.
 CONCURRENCY = 48
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()

@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 GATHER_MAX_SECONDS = 0.030  # longest a tick waits for the same tick's batches of other processes
 REAP_INTERVAL = 5.0
-RESUBSCRIBE_INTERVAL = 600.0  # channel-layer group memberships expire (group_expiry, 1 day)
 
 
 @dataclass(slots=True, eq=False)
@@ -317,7 +316,7 @@ class RoomHub:
     async def _housekeeping_loop(self) -> None:
         ttl = settings.PRESENCE_TTL_SECONDS
         beat = max(1.0, ttl / 3)
-        last_beat = last_reap = last_resubscribe = time.monotonic()
+        last_beat = last_reap = time.monotonic()
         while not self._stopping:
             await asyncio.sleep(1.0)
             try:
@@ -332,10 +331,6 @@ class RoomHub:
                 if now - last_reap >= REAP_INTERVAL:
                     last_reap = now
                     await self.reap_dead_nodes()
-                if now - last_resubscribe >= RESUBSCRIBE_INTERVAL:
-                    last_resubscribe = now
-                    for room_id in list(self.rooms):
-                        await broadcast.subscribe(room_id, self.channel)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -363,12 +358,11 @@ class RoomHub:
     async def reap_dead_nodes(self) -> int:
         """Remove the players of processes whose heartbeat expired; returns how many."""
         reaped = 0
-        for node_id, channel in (await presence.nodes_dead()).items():
+        # Its group subscriptions ended with its Redis connection (pub/sub channel layer).
+        for node_id in await presence.nodes_dead():
             if node_id == self.node_id or not await presence.node_claim_reap(node_id, ttl=30):
                 continue
-            rooms: set[str] = set()
             for client_id, room_id in await presence.node_clients(node_id):
-                rooms.add(room_id)
                 seq = await presence.player_exit(
                     room_id=room_id, client_id=client_id, node_id=node_id
                 )
@@ -377,8 +371,6 @@ class RoomHub:
                 if seq:
                     frame = protocol.player_left(client_id)
                     await broadcast.event(room_id, frame, seq=seq, left=client_id)
-            for room_id in rooms:
-                await broadcast.unsubscribe(room_id, channel)
             await presence.node_forget(node_id)
             logger.warning("reaped dead node %s: %d players removed", node_id, reaped)
         return reaped

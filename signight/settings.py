@@ -135,23 +135,17 @@ MIGRATION_MODULES = {
     "contenttypes": "signight.mongo_migrations.contenttypes",
 }
 
+# Redis pub/sub: a send or group_send is one PUBLISH, and what arrives is pushed to the process
+# over its subscribed connection. The list-based RedisChannelLayer costs ~4 serial round trips per
+# receive (EVAL, BZPOPMIN, ZADD, ZPOPMIN) and 4 per send: on a busy event loop that capped a
+# process at a few dozen cross-process messages a second (bench, 60x10: chats seconds late).
+# Pub/sub keeps publish order for every subscriber, and delivers at most once (nothing is
+# queued for a process that is not connected; rooms.hub reaps dead processes' players).
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "signight.channel_layer.RedisPubSubChannelLayer",
         "CONFIG": {
-            # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis' BZPOPMIN
-            # timeout, so an idle receive() would fail with TimeoutError: give it headroom.
-            # max_connections stays above rooms.broadcast.CONCURRENCY (the pool refuses, not waits).
-            "hosts": [
-                {
-                    "address": REDIS_URL,
-                    "socket_timeout": 15,
-                    "socket_connect_timeout": 5,
-                    "max_connections": 100,
-                }
-            ],
-            "capacity": 1000,
-            "expiry": 10,
+            "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 5}],
         },
     },
 }

@@ -1,5 +1,5 @@
-"""ASGI entry of the baseline: the project's Django (same settings, same CHANNEL_LAYERS) with
-the tutorial consumer on the game routes.
+"""ASGI entry of the baseline: the project's Django (its settings, with the tutorial's channel
+layer: bench.baseline.settings) with the tutorial consumer on the game routes.
 
 Served by `manage.py serve --app bench.baseline.asgi:application`.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "signight.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.baseline.settings")
 django_http = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

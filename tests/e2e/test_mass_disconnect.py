@@ -22,6 +22,8 @@ async def test_mass_disconnect_leaks_no_presence_or_group_membership(room_id) ->
         await asyncio.gather(*(c.join(rooms[i % 20], f"p{i}") for i, c in enumerate(clients)))
         live = redis.Redis.from_url(env["REDIS_URL"])
         assert all(live.hlen(f"sn:room:{r}:players") == 10 for r in rooms)
+        groups = [c for c in live.pubsub_channels("asgi__group__room.*") if room_id in c.decode()]
+        assert len(groups) == 20, "the process subscribed once per room"
         for client in clients:  # drop without a close handshake, all at once
             client.ws.transport.abort()
         for _ in range(100):
@@ -34,10 +36,12 @@ async def test_mass_disconnect_leaks_no_presence_or_group_membership(room_id) ->
             for part in ("players", "states", "nodes", "seq")
         )
         assert all(live.zscore("sn:rooms", r) is None for r in rooms)
-        groups = [
-            key for key in live.scan_iter("asgi:group:*") if any(r.encode() in key for r in rooms)
+        # Group membership is a subscription of the server's pub/sub connection to the room's
+        # group channel: none may be left for the rooms everyone left.
+        subscribed = [
+            c for c in live.pubsub_channels("asgi__group__room.*") if room_id in c.decode()
         ]
-        assert groups == []
+        assert subscribed == []
         status, _ = await asyncio.to_thread(server.get, "/health")
         assert status == 200
     finally:
