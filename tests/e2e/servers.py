@@ -44,8 +44,8 @@ class ServerProcess:
     http_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> ServerProcess:
-        argv = [
+    def argv(self) -> list[str]:
+        return [
             sys.executable,
             str(ROOT / "manage.py"),
             "serve",
@@ -54,11 +54,21 @@ class ServerProcess:
             "--http-port",
             str(self.http_port),
         ]
-        self.proc = subprocess.Popen(argv, env=self.env, cwd=ROOT)
+
+    def spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
+        """Start the process (its output goes to the test's own)."""
+        return subprocess.Popen(argv, env=self.env, cwd=ROOT)
+
+    def died(self) -> str:
+        assert self.proc is not None
+        return f"server exited with {self.proc.returncode}"
+
+    def start(self, timeout: float = 30) -> ServerProcess:
+        self.proc = self.spawn(self.argv())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}")
+                raise RuntimeError(self.died())
             try:
                 if self.get("/rooms")[0] == 200:
                     return self

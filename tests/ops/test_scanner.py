@@ -22,7 +22,6 @@ from tests.ops.manifests import ROOT
 CHECKOV = os.environ.get("CHECKOV") or shutil.which("checkov")
 
 
-
 @pytest.fixture(autouse=True)
 def _checkov_installed() -> None:
     # `make test` installs it; running pytest by hand without it is a failure, not a skip.

@@ -11,8 +11,6 @@ import os
 import socket
 import struct
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,29 +26,13 @@ class LoggedServer(ServerProcess):
 
     logs: Path = field(default_factory=Path)
 
-    def start(self, timeout: float = 30) -> LoggedServer:
-        argv = [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "serve",
-            "--port",
-            str(self.ws_port),
-            "--http-port",
-            str(self.http_port),
-        ]
+    def spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
         self.logs.mkdir(parents=True, exist_ok=True)
         with (self.logs / "stdout").open("wb") as out, (self.logs / "stderr").open("wb") as err:
-            self.proc = subprocess.Popen(argv, env=self.env, cwd=ROOT, stdout=out, stderr=err)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.stderr()}")
-            try:
-                if self.get("/rooms")[0] == 200:
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError("server did not start")
+            return subprocess.Popen(argv, env=self.env, cwd=ROOT, stdout=out, stderr=err)
+
+    def died(self) -> str:
+        return f"{super().died()}: {self.stderr()}"
 
     def stdout(self) -> str:
         return (self.logs / "stdout").read_text(errors="replace")
