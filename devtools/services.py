@@ -58,6 +58,11 @@ def secantusd_binary() -> str:
     return found
 
 
+# A terminal's Ctrl-C goes to its whole process group: services live in a session of their own, so
+# they outlive the server's shutdown (which still needs them) and are stopped by pid afterwards.
+OWN_SESSION = {"start_new_session": True}
+
+
 @dataclass
 class Service:
     name: str
@@ -79,7 +84,7 @@ class Service:
         """Start again on the same port and data (tests that take a dependency down and up)."""
         self.stop()
         self.proc = subprocess.Popen(
-            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **OWN_SESSION
         )
         wait_for_port(self.port, timeout=timeout, proc=self.proc)
 
@@ -102,7 +107,9 @@ def start_redis(*, data_dir: Path | None = None, port: int | None = None) -> Ser
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
         argv += ["--dir", str(data_dir), "--save", "60 1", "--dbfilename", "redis.rdb"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **OWN_SESSION
+    )
     wait_for_port(port, timeout=15, proc=proc)
     return Service("redis", f"redis://127.0.0.1:{port}/0", port, proc, argv)
 
@@ -128,7 +135,9 @@ def start_secantus(
         "256M",
     ]
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ}, **OWN_SESSION
+    )
     wait_for_port(port, timeout=60, proc=proc)
     url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
     return Service("secantusdb", url, port, proc, argv)
