@@ -4,7 +4,8 @@ coalesces state updates, and delivery of room traffic to local sockets.
 Tick (every 1/TICK_RATE s, aligned to the wall clock so every process ticks together):
   publish  - the changed states of local players go to Redis in one pipeline (presence), which
              answers which processes hold each room; every other such process gets ONE
-             channel-layer message with all its shared rooms' batches (broadcast.states);
+             channel-layer message with all its shared rooms' batches (broadcast.states), sent
+             beside the store to the holders the previous store named;
   gather   - once every process that sent a batch for the previous tick has sent this tick's
              (at most GATHER_MAX_SECONDS; at once when no other process shares a room), each
              room's changes, local and remote, go out as ONE StateUpdate frame, encoded once.
@@ -53,6 +54,7 @@ class RoomHub:
         self._started: asyncio.Future[None] | None = None
         self._stopping = False
         self._node_channels: dict[str, str] = {}
+        self._holders: dict[str, list[str]] = {}  # room -> nodes holding it (last store's answer)
         self._unpublished: dict[str, dict[str, bytes]] = {}
         self._unpublished_tick = 0
         self._peer_ticks: dict[str, int] = {}  # other node -> newest tick number it sent us
@@ -140,6 +142,7 @@ class RoomHub:
         room.outbox.pop(client_id, None)
         if not room.members:
             del self.rooms[room_id]
+            self._holders.pop(room_id, None)
             assert self.channel is not None
             await broadcast.unsubscribe(room_id, self.channel)
 
@@ -211,7 +214,23 @@ class RoomHub:
             tick = self._unpublished_tick
         if not batch:
             return
-        holders = await presence.states_store(batch)
+        # The other holders of each room as the previous tick's store answered: their batches
+        # go out beside this tick's store, not after it; a holder the store names anew gets
+        # its rooms right after (one more message that tick).
+        known = {room_id: self._holders.get(room_id, ()) for room_id in batch}
+        holders, _ = await asyncio.gather(
+            presence.states_store(batch), self._send_states(batch, known, tick)
+        )
+        self._holders.update(holders)
+        missed = {
+            room_id: [node for node in nodes if node not in known[room_id]]
+            for room_id, nodes in holders.items()
+        }
+        await self._send_states(batch, missed, tick)
+
+    async def _send_states(
+        self, batch: dict[str, dict[str, bytes]], holders: dict[str, Any], tick: int
+    ) -> None:
         outgoing: dict[str, dict[str, list[tuple[str, bytes]]]] = {}
         for room_id, nodes in holders.items():
             for node in nodes:
