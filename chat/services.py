@@ -6,11 +6,12 @@ import logging
 
 from chat.models import ChatMessage
 from chat.selectors import chat_message_item
-from chat.writer import writer_for
+from chat.writer import BatchWriter
 from rooms import broadcast, presence, protocol
 from rooms.session import PlayerSession
 from signight import metrics
 from signight.errors import DomainError
+from signight.loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,9 @@ def chat_messages_store(rows: list[ChatMessage]) -> list[ChatMessage]:
 
 def _store(rows: list[ChatMessage]) -> list[ChatMessage]:
     return chat_messages_store(rows)  # looked up per call, so tests can stand in for it
+
+
+_writer = PerLoop(lambda: BatchWriter(_store))  # one batch in flight per event loop
 
 
 async def chat_message_post(*, session: PlayerSession, message: str) -> None:
@@ -36,7 +40,7 @@ async def chat_message_post(*, session: PlayerSession, message: str) -> None:
         message=message,
     )
     try:
-        stored = await writer_for(_store).store(row)
+        stored = await _writer.get().store(row)
     except Exception:
         logger.exception("chat persistence failed in room %s", room_id)
         raise DomainError(

@@ -1,4 +1,4 @@
-"""BatchWriter: chat messages go to MongoDB in batches, one batch in flight per event loop.
+"""BatchWriter: chat messages go to MongoDB in batches, one batch in flight per writer.
 
 One ORM insert per message costs a thread hop and a round trip each, and on a busy server those
 threads also wait for the GIL: at 600 players (60 chats/s) single inserts fell seconds behind
@@ -9,7 +9,6 @@ written in ONE bulk insert, so a lone message still goes at once and throughput 
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -49,17 +48,3 @@ class BatchWriter:
             for (_, stored), row in zip(batch, rows, strict=True):
                 if not stored.done():
                     stored.set_result(row)
-
-
-_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, BatchWriter] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def writer_for(insert: Callable[[list[Any]], list[Any]]) -> BatchWriter:
-    """This event loop's writer (created with `insert` on first use)."""
-    loop = asyncio.get_running_loop()
-    writer = _writers.get(loop)
-    if writer is None:
-        writer = _writers[loop] = BatchWriter(insert)
-    return writer

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-import weakref
 from typing import Any
 
 from channels.layers import get_channel_layer
+
+from signight.loops import PerLoop
 
 _GROUP_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 
@@ -31,17 +32,7 @@ def group_name(room_id: str) -> str:
 # Publishes run concurrently (signight.channel_layer), each on a pooled connection: a burst of
 # room events (a mass disconnect) queues here instead of opening hundreds of connections.
 CONCURRENCY = 48
-_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _gate() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    gate = _gates.get(loop)
-    if gate is None:
-        gate = _gates[loop] = asyncio.Semaphore(CONCURRENCY)
-    return gate
+_gate = PerLoop(lambda: asyncio.Semaphore(CONCURRENCY)).get
 
 
 def _layer() -> Any:

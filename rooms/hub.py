@@ -62,7 +62,6 @@ class RoomHub:
         self._gathering = 0  # the tick being gathered
         self._publisher: asyncio.Task[None] | None = None
         self.tick_seconds = 1.0 / settings.TICK_RATE
-        self.last_tick_duration = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -177,8 +176,7 @@ class RoomHub:
                 await self._gather(tick)
                 started = time.perf_counter()
                 await self._deliver()
-                self.last_tick_duration = time.perf_counter() - started
-                metrics.TICK_SECONDS.observe(self.last_tick_duration)
+                metrics.TICK_SECONDS.observe(time.perf_counter() - started)
             except asyncio.CancelledError:
                 raise
             except Exception:

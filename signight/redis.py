@@ -5,16 +5,12 @@ Live state (rooms.presence) and health checks use these; the channel layer keeps
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-
 import redis
 import redis.asyncio as aredis
 from django.conf import settings
 
-_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aredis.Redis] = (
-    weakref.WeakKeyDictionary()
-)
+from signight.loops import PerLoop
+
 _sync_client: redis.Redis | None = None
 
 SOCKET_TIMEOUT = 2.0
@@ -23,22 +19,24 @@ SOCKET_TIMEOUT = 2.0
 MAX_CONNECTIONS = 32
 
 
+def _new_async_client() -> aredis.Redis:
+    pool = aredis.BlockingConnectionPool.from_url(
+        settings.REDIS_URL,
+        max_connections=MAX_CONNECTIONS,
+        timeout=10,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=SOCKET_TIMEOUT,
+        health_check_interval=30,
+    )
+    return aredis.Redis(connection_pool=pool)
+
+
+_async_clients = PerLoop(_new_async_client)
+
+
 def get_async() -> aredis.Redis:
     """The client bound to the running loop (redis.asyncio clients must not cross loops)."""
-    loop = asyncio.get_running_loop()
-    client = _async_clients.get(loop)
-    if client is None:
-        pool = aredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
-            max_connections=MAX_CONNECTIONS,
-            timeout=10,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=SOCKET_TIMEOUT,
-            health_check_interval=30,
-        )
-        client = aredis.Redis(connection_pool=pool)
-        _async_clients[loop] = client
-    return client
+    return _async_clients.get()
 
 
 def get_sync() -> redis.Redis:
