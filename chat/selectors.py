@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -14,25 +13,9 @@ from chat.models import ChatMessage
 from rooms.models import Room
 from signight.errors import DomainError
 
-WELCOME_HISTORY = 50
-
 
 class InvalidCursor(DomainError):
     code = "invalid_cursor"
-
-
-def chat_message_item(message: ChatMessage, *, room_id: str) -> dict[str, Any]:
-    """The wire shape of a message, shared by /chat/history and the socket's Chat frame."""
-    return {
-        "id": str(message.pk),
-        "room_id": room_id,
-        "client_id": message.client_id,
-        "name": message.name,
-        "message": message.message,
-        "timestamp": message.created_at.astimezone(UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z"),
-    }
 
 
 def _cursor(message: ChatMessage) -> str:
@@ -50,7 +33,7 @@ def parse_cursor(cursor: str) -> tuple[datetime, ObjectId]:
 @dataclass(frozen=True)
 class HistoryPage:
     room_id: str
-    messages: list[dict[str, Any]]
+    messages: list[ChatMessage]  # oldest first
     next_before: str | None
 
 
@@ -76,10 +59,11 @@ def chat_history(*, room_id: str, limit: int, before: str | None = None) -> Hist
     rows.reverse()
     return HistoryPage(
         room_id=room_id,
-        messages=[chat_message_item(row, room_id=room_id) for row in rows],
+        messages=rows,
         next_before=next_before,
     )
 
 
-def chat_latest(*, room_id: str, limit: int = WELCOME_HISTORY) -> list[dict[str, Any]]:
+def chat_latest(*, room_id: str, limit: int) -> list[ChatMessage]:
+    """The room's latest `limit` messages, oldest first."""
     return chat_history(room_id=room_id, limit=limit).messages

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chat.models import ChatMessage
 from chat.selectors import InvalidCursor, chat_history, parse_cursor
-from rooms.protocol import ROOM_ID_PATTERN
 from signight.auth import TokenRequiredWhenAuthRequired
+from signight.text import ROOM_ID_MAX_CHARS, ROOM_ID_PATTERN, iso_millis
 
 
 class ChatHistoryView(APIView):
@@ -23,7 +22,7 @@ class ChatHistoryView(APIView):
     permission_classes = [TokenRequiredWhenAuthRequired]
 
     class InputSerializer(serializers.Serializer):
-        room_id = serializers.RegexField(ROOM_ID_PATTERN, max_length=64)
+        room_id = serializers.RegexField(ROOM_ID_PATTERN, max_length=ROOM_ID_MAX_CHARS)
         limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
         before = serializers.CharField(
             required=False, allow_null=True, allow_blank=True, max_length=64
@@ -39,12 +38,21 @@ class ChatHistoryView(APIView):
 
     class OutputSerializer(serializers.Serializer):
         class MessageSerializer(serializers.Serializer):
-            id = serializers.CharField()
-            room_id = serializers.CharField()
+            """The chat item of the socket protocol (rooms.protocol.ChatItem: a test holds the
+            two equal; chat imports nothing from rooms but rooms.models)."""
+
+            id = serializers.CharField(source="pk")
+            room_id = serializers.SerializerMethodField()
             client_id = serializers.CharField()
             name = serializers.CharField()
             message = serializers.CharField()
-            timestamp = serializers.CharField()
+            timestamp = serializers.SerializerMethodField()
+
+            def get_room_id(self, message: ChatMessage) -> str:
+                return str(self.context["room_id"])
+
+            def get_timestamp(self, message: ChatMessage) -> str:
+                return iso_millis(message.created_at)
 
         room_id = serializers.CharField()
         messages = MessageSerializer(many=True)
@@ -56,7 +64,8 @@ class ChatHistoryView(APIView):
         params = self.InputSerializer(data=data)
         params.is_valid(raise_exception=True)
         page = chat_history(**params.validated_data)
-        return Response(self.OutputSerializer(asdict(page)).data)
+        output = self.OutputSerializer(page, context={"room_id": page.room_id})
+        return Response(output.data)
 
     def get(self, request: Request) -> Response:
         return self._answer(request.query_params.dict())

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 from django.conf import settings
 
 from rooms.protocol import CloseCode
-from signight.auth import Identity, InvalidToken, verify
+from signight.auth import Identity, InvalidToken, bearer_token, verify
 
 _open_per_ip: collections.Counter[str] = collections.Counter()
 
@@ -52,9 +52,9 @@ def token_from(scope: dict[str, Any], headers: dict[str, str]) -> tuple[str | No
     """(token, subprotocol to select) from the Authorization header, the subprotocol pair
     `bearer, <token>`, or ?token= / ?access_token= (the weakest: URLs end up in logs; ours
     redact them)."""
-    scheme, _, value = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip(), None
+    token = bearer_token(headers.get("authorization", ""))
+    if token is not None:
+        return token, None
     offered = [p.strip() for p in scope.get("subprotocols", [])]
     if "bearer" in offered:
         index = offered.index("bearer")
@@ -65,6 +65,12 @@ def token_from(scope: dict[str, Any], headers: dict[str, str]) -> tuple[str | No
         if query.get(name):
             return query[name][0], None
     return None, None
+
+
+def offered_bearer(scope: dict[str, Any]) -> str | None:
+    """The subprotocol to select when refusing: "bearer" if offered (a browser drops a socket
+    whose server selects none of the protocols it offered)."""
+    return "bearer" if "bearer" in scope.get("subprotocols", []) else None
 
 
 def origin_allowed(origin: str | None) -> bool:

@@ -9,14 +9,13 @@ is one Redis PUBLISH (signight.channel_layer).
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from channels.layers import get_channel_layer
 
+from rooms.protocol import RoomEvent
 from signight.loops import PerLoop
-
-_GROUP_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+from signight.text import is_room_id
 
 EVENT = "room.event"
 STATES = "node.states"
@@ -24,7 +23,7 @@ STATES = "node.states"
 
 def group_name(room_id: str) -> str:
     """`room.<room_id>`; room ids are validated by the protocol, checked again here."""
-    if not _GROUP_SAFE.match(room_id):
+    if not is_room_id(room_id):
         raise ValueError(f"invalid room id for a group name: {room_id!r}")
     return f"room.{room_id}"
 
@@ -57,7 +56,12 @@ async def unsubscribe(room_id: str, channel: str) -> None:
 
 
 async def event(
-    room_id: str, frame: str, *, seq: int, exclude: str | None = None, left: str | None = None
+    room_id: str,
+    event: RoomEvent,
+    *,
+    seq: int,
+    exclude: str | None = None,
+    left: str | None = None,
 ) -> None:
     """A never-coalesced room event (PlayerJoined, PlayerLeft, Chat) to every node.
 
@@ -71,18 +75,13 @@ async def event(
             {
                 "type": EVENT,
                 "room": room_id,
-                "frame": frame,
+                "frame": event.text,
                 "seq": seq,
                 "exclude": exclude,
                 "left": left,
-                "kind": _frame_type(frame),
+                "kind": event.kind,
             },
         )
-
-
-def _frame_type(frame: str) -> str:
-    """The type of a frame built by rooms.protocol ('{"type":"<Type>",...')."""
-    return frame[9 : frame.find('"', 9)]
 
 
 async def states(

@@ -1,12 +1,13 @@
-"""GameConsumer: adapts one WebSocket to the room and chat services.
+"""GameConsumer: one WebSocket — admit, parse, dispatch, translate errors; nothing else.
 
-It parses frames (rooms.protocol), dispatches through an explicit table, and turns DomainErrors
-into Error frames and anything unexpected into close 1011. It is lean on purpose: no channel of
-its own on the channel layer (its process's hub receives room traffic once for all sockets), and
-no per-message thread hop (Channels' dispatch awaits aclose_old_connections() on every message;
-the ORM is only reached through database_sync_to_async, which closes stale connections itself).
-A Chat is stored and broadcast in a task of its own, chained to the socket's previous chat, so
-the database never holds up the Updates behind it; Join, Leave and disconnect wait for it.
+Admission (rooms.admission) decides who may open a socket, the Guard (rooms.limits) rules on
+rates, the services (rooms.services) do everything a message means. A DomainError becomes an
+Error frame; anything unexpected is logged and closes 1011.
+
+Lean on purpose: no channel of its own on the channel layer (its process's hub receives room
+traffic once for all sockets), and no per-message thread hop (Channels' dispatch awaits
+aclose_old_connections() on every message; the ORM is only reached through
+database_sync_to_async, which closes stale connections itself).
 """
 
 from __future__ import annotations
@@ -22,29 +23,29 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat.services import chat_message_post
 from rooms import admission, protocol, services
-from rooms.hub import hub
-from rooms.limits import FloodGuard, TokenBucket
+from rooms.limits import Action, Guard
 from rooms.outbox import Outbox
 from rooms.session import PlayerSession
 from signight import lifecycle, metrics
 from signight.errors import DomainError
 
 logger = logging.getLogger(__name__)
-E = protocol.ErrorCode
+C = protocol.CloseCode
 
 
 class GameConsumer(AsyncWebsocketConsumer):
     session: PlayerSession
-    admission: admission.Admission | None = None
+    guard: Guard
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        self.outbox = Outbox(send, limit=settings.WS_SEND_QUEUE_LIMIT, on_overflow=self._overflow)
+        self.admitted: admission.Admission | None = None
+        self.registered = False
         self._closing = False
-        self._chat_tail: asyncio.Task[None] | None = None  # the newest chat being posted
         self.last_seen = time.monotonic()
         try:
             while True:
@@ -57,87 +58,76 @@ class GameConsumer(AsyncWebsocketConsumer):
         if handler is not None:
             await handler(self, message)
 
-    # --- ASGI events -------------------------------------------------------------------------
+    # --- ASGI events ---------------------------------------------------------------------------
 
     async def on_connect(self, message: dict[str, Any]) -> None:
-        outbox = Outbox(
-            self.base_send, limit=settings.WS_SEND_QUEUE_LIMIT, on_overflow=self._on_overflow
-        )
-        self.session = PlayerSession(client_id=str(uuid.uuid4()), outbox=outbox)
         try:
-            self.admission = admission.admit(self.scope)
+            self.admitted = admission.admit(self.scope)
         except admission.Refused as refused:
             # Accept first: a close before accept reaches a browser only as 1006.
-            await self.base_send({"type": "websocket.accept", "subprotocol": _bearer(self.scope)})
+            await self._accept(admission.offered_bearer(self.scope))
             await self.close_with(refused.code, refused.reason)
             return
-        subprotocol = self.admission.subprotocol
-        await self.base_send({"type": "websocket.accept", "subprotocol": subprotocol})
+        await self._accept(self.admitted.subprotocol)
         if lifecycle.draining:
-            await self.close_with(protocol.CloseCode.GOING_AWAY, lifecycle.RECONNECT_REASON)
+            await self.close_with(C.GOING_AWAY, lifecycle.RECONNECT_REASON)
             return
-        identity = self.admission.identity
-        if identity is not None:
-            self.session.client_id = identity.client_id
-            self.session.token_name = identity.name
-            # One player, one socket: the same subject connecting again replaces the older one,
-            # which leaves its room before this one can join as the same client_id.
-            for older in hub.sockets_of(identity.client_id, besides=self):
-                await older.retire()
-        self.update_bucket = TokenBucket(
-            rate=settings.WS_UPDATE_RATE, capacity=settings.WS_UPDATE_RATE
+        identity = self.admitted.identity
+        self.session = PlayerSession(
+            client_id=identity.client_id if identity else str(uuid.uuid4()),
+            token_name=identity.name if identity else None,
+            outbox=self.outbox,
         )
-        self.chat_bucket = TokenBucket(
-            rate=settings.WS_CHAT_RATE / settings.WS_CHAT_PERIOD, capacity=settings.WS_CHAT_BURST
-        )
-        self.flood = FloodGuard(close_after=settings.WS_FLOOD_CLOSE_SECONDS)
-        hub.sockets.add(self)
-        logger.info("connected from %s", self.admission.client_ip, extra=self.log_context())
+        self.guard = Guard.from_settings()
+        logger.info("connected from %s", self.admitted.client_ip, extra=self.log_context())
+        self.registered = True
         try:
-            await hub.ensure_started()
+            await services.connection_open(self)
         except Exception:
-            logger.exception("cannot start the room hub", extra=self.log_context())
-            await self.close_with(protocol.CloseCode.TRY_AGAIN_LATER, "service unavailable")
+            logger.exception("cannot serve a new connection", extra=self.log_context())
+            await self.close_with(C.TRY_AGAIN_LATER, "service unavailable")
 
     async def on_receive(self, message: dict[str, Any]) -> None:
         if self._closing:
             return
-        self.last_seen = time.monotonic()
+        now = self.last_seen = time.monotonic()
         raw = message.get("text")
         try:
             if raw is None:
                 raise protocol.ProtocolError("binary frames are not supported; send JSON text")
             parsed = protocol.parse(raw)
             _COUNT_IN[type(parsed)].inc()
-            await self.handlers[type(parsed)](self, parsed)
+            verdict = self.guard.check(parsed, now)
+            if verdict.action is Action.ALLOW:
+                await self.handlers[type(parsed)](self, parsed)
+            elif verdict.action is Action.REFUSE:
+                raise DomainError(verdict.reason, code=protocol.ErrorCode.RATE_LIMITED)
+            elif verdict.action is Action.CLOSE:
+                await self.close_with(C.RATE_LIMITED, verdict.reason)
         except Exception as exc:
-            await self._failed(exc)
+            await self.failed(exc)
 
-    async def _failed(self, exc: Exception) -> None:
+    async def failed(self, exc: Exception) -> None:
         """A DomainError becomes an Error frame; anything else closes 1011, logged, no details."""
         if isinstance(exc, DomainError):
             metrics.ERRORS.labels(exc.code).inc()
-            await self.session.send(protocol.error(exc.code, str(exc)))
+            await self.outbox.put(protocol.error(exc.code, str(exc)))
             return
         logger.error("unexpected error serving a client", exc_info=exc, extra=self.log_context())
-        await self.close_with(protocol.CloseCode.INTERNAL_ERROR, "internal error")
+        await self.close_with(C.INTERNAL_ERROR, "internal error")
 
     async def on_disconnect(self, message: dict[str, Any]) -> None:
-        session = getattr(self, "session", None)
-        if self.admission is not None:
+        if self.admitted is not None:
             logger.info("disconnected (%s)", message.get("code"), extra=self.log_context())
         try:
-            if session is not None:
-                await self._chats_posted()  # accepted chats are stored and sent before leaving
-                session.outbox.close()
-                await services.room_leave(session=session)
+            if self.registered:
+                await services.connection_close(self)
         except Exception:
             logger.exception("leave on disconnect failed", extra=self.log_context())
         finally:
-            if self.admission is not None:
-                admission.release(self.admission)
-                self.admission = None
-            hub.sockets.discard(self)
+            if self.admitted is not None:
+                admission.release(self.admitted)
+                self.admitted = None
         raise StopConsumer
 
     asgi_handlers: dict[str, Callable[[GameConsumer, dict[str, Any]], Awaitable[None]]] = {
@@ -146,62 +136,24 @@ class GameConsumer(AsyncWebsocketConsumer):
         "websocket.disconnect": on_disconnect,
     }
 
-    # --- protocol messages -------------------------------------------------------------------
+    # --- protocol messages ---------------------------------------------------------------------
 
     async def on_join(self, msg: protocol.Join) -> None:
-        await self._chats_posted()  # a chat sent before a Join belongs to the earlier room
         await services.room_join(
             session=self.session, room_id=msg.room_id, name=msg.name, color=msg.color
         )
 
     async def on_update(self, msg: protocol.Update) -> None:
-        now = time.monotonic()
-        if not self.update_bucket.take(now):
-            await self._limited(now, f"more than {settings.WS_UPDATE_RATE} Updates per second")
-            return
         services.player_update(session=self.session, state=msg.state)
 
     async def on_chat(self, msg: protocol.Chat) -> None:
-        now = time.monotonic()
-        if not self.chat_bucket.take(now):
-            self.flood.limited(now)
-            await self._limited(now, "chat rate limit reached", always=True)
-            return
-        if self.session.room_id is None:
-            raise DomainError("join a room before chatting", code=E.NOT_IN_ROOM)
-        # Stored and broadcast beside this socket's next messages, in the order sent: a slow
-        # database delays this player's chat, never its Updates (no head-of-line blocking).
-        self._chat_tail = asyncio.create_task(self._post_chat(msg.message, self._chat_tail))
-
-    async def _post_chat(self, message: str, previous: asyncio.Task[None] | None) -> None:
-        if previous is not None:
-            await previous
-        try:
-            await chat_message_post(session=self.session, message=message)
-        except Exception as exc:
-            await self._failed(exc)
-
-    async def _chats_posted(self) -> None:
-        """Wait for this socket's chats in flight (a room change waits for them)."""
-        tail, self._chat_tail = self._chat_tail, None
-        if tail is not None:
-            await tail
-
-    async def _limited(self, now: float, text: str, *, always: bool = False) -> None:
-        notify, close = self.flood.limited(now)
-        if close:
-            await self.close_with(protocol.CloseCode.RATE_LIMITED, "flooding")
-        elif notify or always:
-            await self.session.send(protocol.error(E.RATE_LIMITED, text))
+        services.chat_post(session=self.session, message=msg.message, on_error=self.failed)
 
     async def on_leave(self, msg: protocol.Leave) -> None:
-        if self.session.room_id is None:
-            raise DomainError("not in a room", code=protocol.ErrorCode.NOT_IN_ROOM)
-        await self._chats_posted()
-        await services.room_leave(session=self.session)
+        await services.room_leave_requested(session=self.session)
 
     async def on_ping(self, msg: protocol.Ping) -> None:
-        await self.session.send(protocol.pong(msg.t))
+        await self.outbox.put(protocol.pong(msg.t))
 
     handlers: dict[type, Callable[[GameConsumer, Any], Awaitable[None]]] = {
         protocol.Join: on_join,
@@ -218,16 +170,19 @@ class GameConsumer(AsyncWebsocketConsumer):
             "room_id": session.room_id if session else None,
         }
 
-    # --- closing -----------------------------------------------------------------------------
+    # --- closing -------------------------------------------------------------------------------
+
+    async def _accept(self, subprotocol: str | None) -> None:
+        await self.base_send({"type": "websocket.accept", "subprotocol": subprotocol})
 
     async def close_with(self, code: int, reason: str = "") -> None:
         if self._closing:
             return
         self._closing = True
-        if code not in (protocol.CloseCode.NORMAL, protocol.CloseCode.GOING_AWAY):
+        if code not in (C.NORMAL, C.GOING_AWAY):
             metrics.ERRORS.labels(f"close_{int(code)}").inc()
         logger.info("closing socket: %s %s", int(code), reason, extra=self.log_context())
-        self.session.outbox.close()
+        self.outbox.close()
         try:
             await asyncio.wait_for(
                 self.base_send({"type": "websocket.close", "code": int(code), "reason": reason}),
@@ -236,24 +191,14 @@ class GameConsumer(AsyncWebsocketConsumer):
         except Exception:
             _abort_transport(self.base_send)
 
-    async def retire(self) -> None:
-        await self.close_with(protocol.CloseCode.REPLACED, "replaced by a newer connection")
-        await self._chats_posted()
-        self.session.outbox.close()
-        await services.room_leave(session=self.session)
-
-    def _on_overflow(self) -> None:
+    def _overflow(self) -> None:
         logger.warning("client does not read its frames; closing 1008", extra=self.log_context())
         asyncio.get_running_loop().create_task(
-            self.close_with(protocol.CloseCode.POLICY_VIOLATION, "send queue overflow")
+            self.close_with(C.POLICY_VIOLATION, "send queue overflow")
         )
 
 
 _COUNT_IN = {kind: metrics.MESSAGES_IN.labels(kind.__name__) for kind in GameConsumer.handlers}
-
-
-def _bearer(scope: dict[str, Any]) -> str | None:
-    return "bearer" if "bearer" in scope.get("subprotocols", []) else None
 
 
 def _abort_transport(send: Any) -> None:

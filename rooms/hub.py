@@ -1,17 +1,11 @@
-"""The process-local room hub: which sockets of this process are in which room, the tick that
-coalesces state updates, and delivery of room traffic to local sockets.
+"""The room hub of this process: its open connections, its local rooms (members, and the gate that
+holds a joiner's room events until its Welcome is out), delivery of room traffic to local
+sockets, and the loops; it composes the tick (rooms.tick) and the nodes (rooms.nodes).
 
-Tick (every 1/TICK_RATE s, aligned to the wall clock so every process ticks together):
-  publish  - the changed states of local players go to Redis in one pipeline (presence), which
-             answers which processes hold each room; every other such process gets ONE
-             channel-layer message with all its shared rooms' batches (broadcast.states), sent
-             beside the store to the holders the previous store named;
-  gather   - once every process that sent a batch for the previous tick has sent this tick's
-             (at most GATHER_MAX_SECONDS; at once when no other process shares a room), each
-             room's changes, local and remote, go out as ONE StateUpdate frame, encoded once.
 Room events (PlayerJoined, PlayerLeft, Chat) go through the channel layer to every process,
 including this one, and are delivered on receipt: Redis orders them, so every client sees the
-room's order.
+room's order; each is numbered in the room (presence), and a member gets only those newer than
+the snapshot its Welcome carried.
 """
 
 from __future__ import annotations
@@ -21,49 +15,105 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 
 from rooms import broadcast, presence, protocol
+from rooms.nodes import Nodes
 from rooms.outbox import Wire
-from rooms.session import PlayerSession
+from rooms.session import Connection, PlayerSession
+from rooms.tick import Tick
 from signight import metrics
 
 logger = logging.getLogger(__name__)
 
-GATHER_MAX_SECONDS = 0.030  # longest a tick waits for the same tick's batches of other processes
-REAP_INTERVAL = 5.0
+
+@dataclass(slots=True, eq=False)
+class Member:
+    """A session in a local room. Until its Welcome is sent, the room's events are held here
+    (`held`); after it, only events numbered above `welcome_seq` reach it."""
+
+    session: PlayerSession
+    held: list[tuple[int, str]] | None = field(default_factory=list)
+    welcome_seq: int = 0
+
+    @property
+    def welcomed(self) -> bool:
+        return self.held is None
 
 
 @dataclass(slots=True, eq=False)
 class LocalRoom:
-    members: dict[str, PlayerSession] = field(default_factory=dict)
-    outbox: dict[str, bytes] = field(default_factory=dict)  # local changes not yet published
-    inbox: dict[str, bytes] = field(default_factory=dict)  # changes not yet delivered locally
+    members: dict[str, Member] = field(default_factory=dict)
+
+
+async def player_remove(room_id: str, client_id: str, node_id: str) -> presence.Departure:
+    """Take a player out of the room in Redis and, if others remain, tell them (PlayerLeft)."""
+    departure = await presence.player_leave(room_id=room_id, client_id=client_id, node_id=node_id)
+    if departure.status is presence.LeaveStatus.LEFT:
+        await broadcast.event(
+            room_id, protocol.player_left(client_id), seq=departure.seq, left=client_id
+        )
+    return departure
 
 
 class RoomHub:
     def __init__(self) -> None:
         self.node_id = uuid.uuid4().hex
-        self.channel: str | None = None
         self.rooms: dict[str, LocalRoom] = {}
-        self.sockets: set[Any] = set()  # every open GameConsumer of this process
+        self._connections: set[Connection] = set()
+        self.nodes = Nodes(
+            node_id=self.node_id, ttl=settings.PRESENCE_TTL_SECONDS, remove=player_remove
+        )
+        self.tick = Tick(
+            node_id=self.node_id,
+            period=1.0 / settings.TICK_RATE,
+            store=presence.states_store,
+            send=self.nodes.send_states,
+            deliver=self._deliver_states,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._started: asyncio.Future[None] | None = None
         self._stopping = False
-        self._node_channels: dict[str, str] = {}
-        self._holders: dict[str, list[str]] = {}  # room -> nodes holding it (last store's answer)
-        self._unpublished: dict[str, dict[str, bytes]] = {}
-        self._unpublished_tick = 0
-        self._peer_ticks: dict[str, int] = {}  # other node -> newest tick number it sent us
-        self._peers_in: asyncio.Event | None = None  # set when the awaited batches are in
-        self._gathering = 0  # the tick being gathered
-        self._publisher: asyncio.Task[None] | None = None
-        self.tick_seconds = 1.0 / settings.TICK_RATE
 
-    # --- lifecycle ---------------------------------------------------------------------------
+    # --- connections ---------------------------------------------------------------------------
+
+    def register(self, connection: Connection) -> None:
+        self._connections.add(connection)
+
+    def unregister(self, connection: Connection) -> None:
+        self._connections.discard(connection)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    def connections_of(self, client_id: str, *, besides: Connection) -> list[Connection]:
+        """Other open connections of the same player (same token subject)."""
+        return [
+            c for c in self._connections if c is not besides and c.session.client_id == client_id
+        ]
+
+    async def close_idle(self, now: float) -> None:
+        """Close sockets that sent nothing (Ping counts) for WS_IDLE_TIMEOUT with 1001."""
+        limit = settings.WS_IDLE_TIMEOUT
+        for connection in [c for c in self._connections if now - c.last_seen > limit]:
+            await connection.close_with(protocol.CloseCode.GOING_AWAY, "idle timeout")
+
+    async def close_all(self, code: int, reason: str, *, wait: float = 5.0) -> None:
+        """Close every socket of this process and wait for their leave handlers to finish."""
+        await asyncio.gather(
+            *(c.close_with(code, reason) for c in list(self._connections)),
+            return_exceptions=True,
+        )
+        deadline = time.monotonic() + wait
+        while self._connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    # --- lifecycle -----------------------------------------------------------------------------
 
     async def ensure_started(self) -> None:
         if self._started is None:
@@ -79,29 +129,36 @@ class RoomHub:
         await self._started
 
     async def _start(self) -> None:
-        self._stopping = False
-        self.channel = await broadcast.node_channel()
-        await presence.node_register(
-            node_id=self.node_id, channel=self.channel, ttl=settings.PRESENCE_TTL_SECONDS
-        )
-        for loop in (self._tick_loop, self._receive_loop, self._housekeeping_loop):
-            self._tasks.append(asyncio.create_task(loop(), name=f"hub.{loop.__name__}"))
-        logger.info("room hub started: node %s", self.node_id)
+        self._stopping = self.tick.stopping = False
+        channel = await self.nodes.register()
+        loops = {
+            "tick": self.tick.run,
+            "receive": self._receive_loop,
+            "housekeeping": self._housekeeping,
+        }
+        for name, loop in loops.items():
+            self._tasks.append(asyncio.create_task(loop(), name=f"hub.{name}"))
+        logger.info("room hub started: node %s, channel %s", self.node_id, channel)
+
+    def healthy(self) -> bool:
+        """False once a loop of a started hub has ended by itself (readiness)."""
+        return self._stopping or not any(task.done() for task in self._tasks)
 
     async def stop(self) -> None:
         """Flush pending states, remove this node's players from Redis, stop the loops."""
         if self._started is None:
             return
         with contextlib.suppress(Exception):
-            await self._publish()
-            await self._deliver()
+            await self.tick.flush()
         for room_id, room in list(self.rooms.items()):
             for client_id in list(room.members):
                 with contextlib.suppress(Exception):
                     await self.leave(room_id, client_id)
-        self._stopping = True
+                with contextlib.suppress(Exception):
+                    await player_remove(room_id, client_id, self.node_id)
+        self._stopping = self.tick.stopping = True
         with contextlib.suppress(Exception):  # wake the receive loop so it sees _stopping
-            await broadcast.wake(self.channel)
+            await broadcast.wake(self.nodes.channel)
         for task in self._tasks:
             task.cancel()
         # redis-py may turn a cancellation into TimeoutError; the loops also watch _stopping.
@@ -109,187 +166,75 @@ class RoomHub:
         for task in stuck:
             logger.warning("hub task %s did not stop in 5 s", task.get_name())
         self._tasks.clear()
+        for room_id in list(self.rooms):
+            self.tick.close_room(room_id)
         self.rooms.clear()
         with contextlib.suppress(Exception):
-            await presence.node_forget(self.node_id)
+            await self.nodes.forget()
         self._started = None
 
-    # --- membership --------------------------------------------------------------------------
+    # --- local rooms ---------------------------------------------------------------------------
 
-    async def attach(self, room_id: str, session: PlayerSession) -> None:
-        """Receive the room's events for this session from now on, held until `admit`."""
-        session.pending = []
+    async def join(self, room_id: str, session: PlayerSession) -> None:
+        """Receive the room's events for this session from now on, held until `welcomed`."""
         room = self.rooms.get(room_id)
         if room is None:
             room = self.rooms[room_id] = LocalRoom()
-            assert self.channel is not None
-            await broadcast.subscribe(room_id, self.channel)
-        room.members[session.client_id] = session
+            self.tick.open_room(room_id)
+            assert self.nodes.channel is not None
+            await broadcast.subscribe(room_id, self.nodes.channel)
+        room.members[session.client_id] = Member(session)
 
-    async def admit(self, session: PlayerSession, seq: int) -> None:
-        """The Welcome (room as of event `seq`) is sent: release the newer held events."""
-        held, session.pending, session.joined_seq = session.pending or [], None, seq
+    async def welcomed(self, room_id: str, client_id: str, seq: int) -> None:
+        """The Welcome (the room as of event `seq`) is sent: release the newer held events."""
+        room = self.rooms.get(room_id)
+        member = room.members.get(client_id) if room is not None else None
+        if member is None:  # it left meanwhile (replaced, or the hub stopped)
+            return
+        held, member.held, member.welcome_seq = member.held or [], None, seq
         for event_seq, frame in held:
             if event_seq > seq:
-                await session.outbox.put(frame)
-
-    async def detach(self, room_id: str, client_id: str) -> None:
-        room = self.rooms.get(room_id)
-        if room is None:
-            return
-        room.members.pop(client_id, None)
-        room.outbox.pop(client_id, None)
-        if not room.members:
-            del self.rooms[room_id]
-            self._holders.pop(room_id, None)
-            assert self.channel is not None
-            await broadcast.unsubscribe(room_id, self.channel)
+                await member.session.outbox.put(frame)
 
     async def leave(self, room_id: str, client_id: str) -> bool:
-        """Detach locally, remove from Redis, tell the room. True if the player was there."""
-        await self.detach(room_id, client_id)
-        seq = await presence.player_exit(room_id=room_id, client_id=client_id, node_id=self.node_id)
-        if seq:
-            await broadcast.event(room_id, protocol.player_left(client_id), seq=seq, left=client_id)
-        return seq is not None
-
-    def stage_state(self, room_id: str, client_id: str, state: bytes) -> None:
-        """Hot path (every Update): remember the latest state until the next tick. No I/O."""
+        """Stop delivering the room to this player here (Redis is the caller's business); True
+        if it was a local member. The last local member out leaves the room's group."""
         room = self.rooms.get(room_id)
-        if room is not None:
-            room.outbox[client_id] = state
+        if room is None or room.members.pop(client_id, None) is None:
+            return False
+        self.tick.forget(room_id, client_id)
+        if not room.members:
+            del self.rooms[room_id]
+            self.tick.close_room(room_id)
+            assert self.nodes.channel is not None
+            await broadcast.unsubscribe(room_id, self.nodes.channel)
+        return True
 
-    # --- tick --------------------------------------------------------------------------------
+    def stage(self, room_id: str, client_id: str, state: bytes) -> None:
+        """Hot path (every Update): the latest state waits for the next tick. No I/O."""
+        self.tick.stage(room_id, client_id, state)
 
-    async def _tick_loop(self) -> None:
-        period = self.tick_seconds
-        deadline = (time.time() // period + 1) * period
-        while not self._stopping:
-            delay = deadline - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tick = round(deadline / period)  # the same number in every process (wall clock)
-            # A late tick runs at once instead of skipping a beat; far behind, realign.
-            deadline = max(deadline + period, (time.time() // period) * period)
-            try:
-                self._take_outboxes(tick)
-                await self._gather(tick)
-                started = time.perf_counter()
-                await self._deliver()
-                metrics.TICK_SECONDS.observe(time.perf_counter() - started)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("tick failed")
+    def members(self, room_id: str) -> Iterator[Member]:
+        room = self.rooms.get(room_id)
+        return iter(list(room.members.values())) if room is not None else iter(())
 
-    def _take_outboxes(self, tick: int) -> None:
-        """Local changes go to this tick's delivery at once; their Redis write and the sends to
-        other processes run beside the tick (one at a time, in order), never delaying it."""
-        self._unpublished_tick = tick
-        for room_id, room in self.rooms.items():
-            if room.outbox:
-                room.inbox.update(room.outbox)
-                pending = self._unpublished.setdefault(room_id, {})
-                pending.update(room.outbox)
-                room.outbox = {}
-        if self._unpublished and (self._publisher is None or self._publisher.done()):
-            self._publisher = asyncio.create_task(self._publish_pending())
-
-    async def _publish_pending(self) -> None:
-        while self._unpublished and not self._stopping:
-            batch, self._unpublished = self._unpublished, {}
-            try:
-                await self._publish(batch, self._unpublished_tick)
-            except Exception:
-                logger.exception("publishing a tick failed")
-
-    async def _publish(
-        self, batch: dict[str, dict[str, bytes]] | None = None, tick: int = 0
-    ) -> None:
-        if batch is None:  # shutdown: whatever is left
-            self._take_outboxes(self._unpublished_tick)
-            batch, self._unpublished = self._unpublished, {}
-            tick = self._unpublished_tick
-        if not batch:
-            return
-        # The other holders of each room as the previous tick's store answered: their batches
-        # go out beside this tick's store, not after it; a holder the store names anew gets
-        # its rooms right after (one more message that tick).
-        known = {room_id: self._holders.get(room_id, ()) for room_id in batch}
-        holders, _ = await asyncio.gather(
-            presence.states_store(batch), self._send_states(batch, known, tick)
-        )
-        self._holders.update(holders)
-        missed = {
-            room_id: [node for node in nodes if node not in known[room_id]]
-            for room_id, nodes in holders.items()
-        }
-        await self._send_states(batch, missed, tick)
-
-    async def _send_states(
-        self, batch: dict[str, dict[str, bytes]], holders: dict[str, Any], tick: int
-    ) -> None:
-        outgoing: dict[str, dict[str, list[tuple[str, bytes]]]] = {}
-        for room_id, nodes in holders.items():
-            for node in nodes:
-                if node != self.node_id:
-                    outgoing.setdefault(node, {})[room_id] = list(batch[room_id].items())
-        if outgoing:
-            channels = await self._channels_of(outgoing)
-            await asyncio.gather(
-                *(
-                    broadcast.states(channels[node], node_id=self.node_id, tick=tick, rooms=rooms)
-                    for node, rooms in outgoing.items()
-                    if node in channels
-                )
-            )
-
-    async def _channels_of(self, nodes: dict[str, Any]) -> dict[str, str]:
-        if any(node not in self._node_channels for node in nodes):
-            self._node_channels = await presence.node_channels()
-        return self._node_channels
-
-    async def _gather(self, tick: int) -> None:
-        """Wait for this tick's batches from the processes that sent one for the previous tick
-        (those that did not have gone quiet and are not waited for)."""
-        for node, last in list(self._peer_ticks.items()):
-            if last < tick - 1:
-                del self._peer_ticks[node]
-        if not self._awaiting(tick):
-            return
-        self._gathering, self._peers_in = tick, asyncio.Event()
-        try:
-            async with asyncio.timeout(GATHER_MAX_SECONDS):
-                await self._peers_in.wait()
-        except TimeoutError:
-            metrics.GATHER_TIMEOUTS.inc()
-        finally:
-            self._peers_in = None
-
-    def _awaiting(self, tick: int) -> bool:
-        return any(last < tick for last in self._peer_ticks.values())
-
-    async def _deliver(self) -> None:
+    async def _deliver_states(self, room_id: str, frame: str, wire: Wire) -> int:
         # Outbox.put never waits for a slow client, so this loop does not yield per socket.
-        for room in list(self.rooms.values()):
-            if room.inbox:
-                frame = protocol.state_update(list(room.inbox.items()))
-                wire = Wire(frame.encode())
-                room.inbox = {}
-                sent = 0
-                for session in list(room.members.values()):
-                    if session.pending is None:  # a joiner's Welcome carries the states
-                        await session.outbox.put(frame, wire)
-                        sent += 1
-                metrics.OUT_STATE_UPDATE.inc(sent)
+        sent = 0
+        for member in self.members(room_id):
+            if member.held is None:  # a joiner's Welcome carries the states
+                await member.session.outbox.put(frame, wire)
+                sent += 1
+        return sent
 
-    # --- cross-process -----------------------------------------------------------------------
+    # --- cross-process -------------------------------------------------------------------------
 
     async def _receive_loop(self) -> None:
-        assert self.channel is not None
+        channel = self.nodes.channel
+        assert channel is not None
         while not self._stopping:
             try:
-                message = await broadcast.receive(self.channel)
+                message = await broadcast.receive(channel)
                 await self._on_message(message)
             except asyncio.CancelledError:
                 raise
@@ -298,99 +243,46 @@ class RoomHub:
                 await asyncio.sleep(1.0)
 
     async def _on_message(self, message: dict[str, Any]) -> None:
-        if message["type"] == broadcast.STATES:
-            for room_id, players in message["rooms"].items():
-                room = self.rooms.get(room_id)
-                if room is not None:
-                    room.inbox.update(players)
-            node, tick = message["node"], message["tick"]
-            metrics.PEER_BATCH_LAG.observe(time.time() - tick * self.tick_seconds)
-            if tick > self._peer_ticks.get(node, -1):
-                self._peer_ticks[node] = tick
-            if self._peers_in is not None and not self._awaiting(self._gathering):
-                self._peers_in.set()
-            return
-        room = self.rooms.get(message.get("room", ""))
+        kind = message["type"]
+        if kind == broadcast.STATES:
+            self.tick.on_batch(message["node"], message["tick"], message["rooms"])
+        elif kind == broadcast.EVENT:
+            await self._on_event(message)
+
+    async def _on_event(self, message: dict[str, Any]) -> None:
+        room_id = message["room"]
+        room = self.rooms.get(room_id)
         if room is None:
             return
-        if message["type"] == broadcast.EVENT:
-            frame, seq = message["frame"], message["seq"]
-            exclude, left = message.get("exclude"), message.get("left")
-            if left is not None:  # no StateUpdate may mention a player after its PlayerLeft
-                room.inbox.pop(left, None)
-            sent = 0
-            wire = Wire(frame.encode())
-            for client_id, session in list(room.members.items()):
-                if client_id == exclude:
-                    continue
-                if session.pending is not None:
-                    session.pending.append((seq, frame))
-                elif seq > session.joined_seq:
-                    await session.outbox.put(frame, wire)
-                    sent += 1
-            metrics.FRAMES_OUT.labels(message.get("kind", "event")).inc(sent)
+        frame, seq = message["frame"], message["seq"]
+        exclude, left = message.get("exclude"), message.get("left")
+        if left is not None:  # no StateUpdate may mention a player after its PlayerLeft
+            self.tick.forget(room_id, left)
+        sent = 0
+        wire = Wire(frame.encode())
+        for client_id, member in list(room.members.items()):
+            if client_id == exclude:
+                continue
+            if member.held is not None:
+                member.held.append((seq, frame))
+            elif seq > member.welcome_seq:
+                await member.session.outbox.put(frame, wire)
+                sent += 1
+        metrics.FRAMES_OUT.labels(message.get("kind", "event")).inc(sent)
 
-    async def _housekeeping_loop(self) -> None:
-        ttl = settings.PRESENCE_TTL_SECONDS
-        beat = max(1.0, ttl / 3)
-        last_beat = last_reap = time.monotonic()
+    # --- housekeeping --------------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
         while not self._stopping:
             await asyncio.sleep(1.0)
             try:
-                assert self.channel is not None
                 now = time.monotonic()
                 await self.close_idle(now)
-                if now - last_beat >= beat:
-                    last_beat = now
-                    await presence.node_register(
-                        node_id=self.node_id, channel=self.channel, ttl=ttl
-                    )
-                if now - last_reap >= REAP_INTERVAL:
-                    last_reap = now
-                    await self.reap_dead_nodes()
+                await self.nodes.maintain(now)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("hub housekeeping failed; retrying")
-
-    async def close_idle(self, now: float) -> None:
-        """Close sockets that sent nothing (Ping counts) for WS_IDLE_TIMEOUT with 1001."""
-        limit = settings.WS_IDLE_TIMEOUT
-        for socket in [s for s in self.sockets if now - s.last_seen > limit]:
-            await socket.close_with(protocol.CloseCode.GOING_AWAY, "idle timeout")
-
-    def sockets_of(self, client_id: str, *, besides: Any) -> list[Any]:
-        return [s for s in self.sockets if s is not besides and s.session.client_id == client_id]
-
-    async def close_all(self, code: int, reason: str, *, wait: float = 5.0) -> None:
-        """Close every socket of this process and wait for their leave handlers to finish."""
-        await asyncio.gather(
-            *(socket.close_with(code, reason) for socket in list(self.sockets)),
-            return_exceptions=True,
-        )
-        deadline = time.monotonic() + wait
-        while self.sockets and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-
-    async def reap_dead_nodes(self) -> int:
-        """Remove the players of processes whose heartbeat expired; returns how many."""
-        reaped = 0
-        # Its group subscriptions ended with its Redis connection (pub/sub channel layer).
-        for node_id in await presence.nodes_dead():
-            if node_id == self.node_id or not await presence.node_claim_reap(node_id, ttl=30):
-                continue
-            for client_id, room_id in await presence.node_clients(node_id):
-                seq = await presence.player_exit(
-                    room_id=room_id, client_id=client_id, node_id=node_id
-                )
-                if seq is not None:
-                    reaped += 1
-                if seq:
-                    frame = protocol.player_left(client_id)
-                    await broadcast.event(room_id, frame, seq=seq, left=client_id)
-            await presence.node_forget(node_id)
-            logger.warning("reaped dead node %s: %d players removed", node_id, reaped)
-        return reaped
 
 
 hub = RoomHub()

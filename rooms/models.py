@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
-ROOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}\Z"
+from signight.text import ROOM_ID_MAX_CHARS, ROOM_ID_PATTERN
+
 DEFAULT_MAX_PLAYERS = 16
 
 
 class Room(models.Model):
     room_id = models.CharField(
-        max_length=64,
+        max_length=ROOM_ID_MAX_CHARS,
         unique=True,
         validators=[RegexValidator(ROOM_ID_PATTERN, "1-64 of A-Z a-z 0-9 _ -")],
     )

@@ -11,11 +11,13 @@ Keys (all under "sn:"):
   node:<id>          STRING channel name, with a TTL     (heartbeat of a live server process)
   nodes              HASH node_id -> channel name        (every registered process)
   node:<id>:clients  HASH client_id -> room_id           (what to clean up if that process dies)
-Joins and leaves are Lua scripts, so counts and limits stay exact across processes.
+Joins and leaves are Lua scripts, so counts and limits stay exact across processes; their
+answers are small result types (Joined, Departure), never bare ints or strings.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -43,15 +45,15 @@ def _node_clients(node_id: str) -> str:
 
 # KEYS: players, states, nodes, rooms, node_clients, seq, chat
 # ARGV: client_id, node_id, state, max_players, room_id
-# Returns {status, seq, chat cached?, n, chat1..chatn, client, state, client, state ...};
+# Returns {status, seq, chat cached (0/1), {chat items}, {client, state, client, state ...}};
 # status 1 joined, 0 already in, -1 full. `seq` numbers the PlayerJoined event; players and
 # chat returned are the room as of that event.
-_ENTER = """
+_JOIN = """
 local status = 1
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   status = 0
 elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
-  return {-1, 0}
+  return {-1, 0, 0, {}, {}}
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
@@ -59,21 +61,19 @@ else
   redis.call('ZADD', KEYS[4], redis.call('HLEN', KEYS[1]), ARGV[5])
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-local out = {status, redis.call('INCR', KEYS[6]), redis.call('EXISTS', KEYS[7])}
+local seq = redis.call('INCR', KEYS[6])
+local cached = redis.call('EXISTS', KEYS[7])
 local chat = redis.call('LRANGE', KEYS[7], 0, -1)
-table.insert(out, #chat)
-for _, item in ipairs(chat) do
-  table.insert(out, item)
-end
+local players = {}
 local members = redis.call('HKEYS', KEYS[1])
 local states = redis.call('HMGET', KEYS[2], unpack(members))
 for i, member in ipairs(members) do
   if states[i] then
-    table.insert(out, member)
-    table.insert(out, states[i])
+    table.insert(players, member)
+    table.insert(players, states[i])
   end
 end
-return out
+return {status, seq, cached, chat, players}
 """
 
 # KEYS: players, states, nodes; ARGV: client_id, state, client_id, state, ...
@@ -90,8 +90,9 @@ return redis.call('HKEYS', KEYS[3])
 
 # KEYS: players, states, nodes, rooms, node_clients, seq
 # ARGV: client_id, room_id
-# Returns the seq of the PlayerLeft event if the player was in the room, 0 otherwise.
-_EXIT = """
+# Returns the seq of the PlayerLeft event if the player was in the room, 0 if it was not, -1
+# if it was the last one (the room's keys are gone: nobody is left to tell).
+_LEAVE = """
 local node = redis.call('HGET', KEYS[1], ARGV[1])
 if not node then
   return 0
@@ -113,7 +114,7 @@ return redis.call('INCR', KEYS[6])
 """.replace("PREFIX_NODE_CLIENTS", f"'{PREFIX}node:'")
 
 
-CHAT_RECENT = 50
+CHAT_RECENT = 50  # a Welcome's chat history: the room's latest messages
 CHAT_KEEP_SECONDS = 7 * 24 * 3600
 
 # KEYS: chat, seq; ARGV: item JSON, keep. Appends and numbers the Chat event atomically, so a
@@ -126,12 +127,34 @@ return redis.call('INCR', KEYS[2])
 """
 
 
+class JoinStatus(enum.Enum):
+    JOINED = 1
+    REJOINED = 0  # was already in the room (same client_id): its state was refreshed
+    FULL = -1
+
+
 @dataclass(frozen=True, slots=True)
-class EnterResult:
-    status: str  # "joined" | "rejoined" | "full"
-    seq: int  # the room's event sequence number as of the snapshot
+class Joined:
+    status: JoinStatus
+    seq: int  # the room's event sequence number as of the snapshot (PlayerJoined's number)
     room_state: list[tuple[str, bytes]]
     chat: list[bytes] | None = None  # latest chat items, oldest first; None: not in Redis
+
+
+class LeaveStatus(enum.Enum):
+    ABSENT = "absent"  # was not in the room (leaving is idempotent)
+    LEFT = "left"  # removed; the others are told with PlayerLeft number `seq`
+    EMPTIED = "emptied"  # removed, and nobody is left to tell
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    status: LeaveStatus
+    seq: int = 0  # the PlayerLeft event's number when status is LEFT
+
+    @property
+    def removed(self) -> bool:
+        return self.status is not LeaveStatus.ABSENT
 
 
 _SHAS: dict[str, str] = {}
@@ -162,26 +185,19 @@ def _room_keys(room_id: str, node_id: str) -> list[str]:
     ]
 
 
-async def player_enter(
+async def player_join(
     *, room_id: str, client_id: str, node_id: str, state: bytes, max_players: int
-) -> EnterResult:
+) -> Joined:
     """Add a player to a room unless it is full; returns every player's state, joiner included."""
     reply = await _script(
         get_async(),
-        _ENTER,
+        _JOIN,
         _room_keys(room_id, node_id),
         [client_id, node_id, state, max_players, room_id],
     )
-    status, seq = int(reply[0]), int(reply[1])  # type: ignore[index]
-    if status == -1:
-        return EnterResult("full", seq, [])
-    cached, count = int(reply[2]), int(reply[3])  # type: ignore[index]
-    chat = list(reply[4 : 4 + count])  # type: ignore[index]
-    flat = reply[4 + count :]  # type: ignore[index]
+    status, seq, cached, chat, flat = reply  # type: ignore[misc]  # the script's fixed shape
     room_state = [(flat[i].decode(), flat[i + 1]) for i in range(0, len(flat), 2)]
-    return EnterResult(
-        "joined" if status == 1 else "rejoined", seq, room_state, chat if cached else None
-    )
+    return Joined(JoinStatus(int(status)), int(seq), room_state, list(chat) if cached else None)
 
 
 async def chat_append(room_id: str, item: bytes) -> int:
@@ -201,15 +217,16 @@ async def chat_fill(room_id: str, items: list[bytes]) -> None:
             await pipe.execute()
 
 
-async def player_exit(*, room_id: str, client_id: str, node_id: str) -> int | None:
-    """Remove a player from a room: the seq of its PlayerLeft event, or None if it was not
-    there (leaving is idempotent). The last player out gets seq 0: nobody is left to tell."""
+async def player_leave(*, room_id: str, client_id: str, node_id: str) -> Departure:
+    """Remove a player from a room (idempotent)."""
     reply = int(
-        await _script(get_async(), _EXIT, _room_keys(room_id, node_id), [client_id, room_id])
+        await _script(get_async(), _LEAVE, _room_keys(room_id, node_id), [client_id, room_id])
     )
     if reply == 0:
-        return None
-    return max(reply, 0)
+        return Departure(LeaveStatus.ABSENT)
+    if reply < 0:
+        return Departure(LeaveStatus.EMPTIED)
+    return Departure(LeaveStatus.LEFT, reply)
 
 
 async def states_store(batch: Mapping[str, Mapping[str, bytes]]) -> dict[str, list[str]]:
@@ -293,11 +310,13 @@ async def node_forget(node_id: str) -> None:
         await pipe.execute()
 
 
-def rooms_active() -> list[tuple[str, int]]:
-    """Rooms with at least one player, most players first (sync: used by the HTTP API)."""
+def room_counts() -> list[tuple[str, int]]:
+    """(room_id, player count) of rooms with at least one player, most players first (sync: the
+    HTTP API's selectors)."""
     rows = get_sync().zrevrangebyscore(ROOMS_KEY, "+inf", 1, withscores=True)
     return [(room_id.decode(), int(count)) for room_id, count in rows]
 
 
-def rooms_active_count() -> int:
+def room_count() -> int:
+    """How many rooms have at least one player."""
     return int(get_sync().zcard(ROOMS_KEY))

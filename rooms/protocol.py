@@ -10,21 +10,19 @@ from __future__ import annotations
 import enum
 import json
 import re
-import unicodedata
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 from django.conf import settings
 
 from signight.errors import DomainError
+from signight.text import NAME_MAX_CHARS, ROOM_ID_PATTERN, clean_text, iso_millis
 
-# \Z, not $: `$` also matches before a trailing newline ("lobby\n" would pass).
-ROOM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}\Z"
 COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}\Z"
 URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*\Z"
 COORD_LIMIT = 1e6
 CHAT_MAX_CHARS = 500
-NAME_MAX_CHARS = 32
 
 
 class ErrorCode(enum.StrEnum):
@@ -78,7 +76,7 @@ class PlayerState(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
     modelUrl: Annotated[str, msgspec.Meta(max_length=2048, pattern=URL_PATTERN)] | None = None  # noqa: N815 (wire name)
 
     def __post_init__(self) -> None:
-        self.name = _clean_text(self.name, "name")
+        self.name = clean_text(self.name, "name")
 
 
 class _Message(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
@@ -91,7 +89,7 @@ class Join(_Message, tag="Join"):
     color: Color = "#FFFFFF"
 
     def __post_init__(self) -> None:
-        self.name = _clean_text(self.name, "name")
+        self.name = clean_text(self.name, "name")
 
 
 class Update(_Message, tag="Update"):
@@ -102,7 +100,7 @@ class Chat(_Message, tag="Chat"):
     message: str
 
     def __post_init__(self) -> None:
-        text = _clean_text(self.message.strip(), "message", allow_newlines=True)
+        text = clean_text(self.message.strip(), "message", allow_newlines=True)
         if not 1 <= len(text) <= CHAT_MAX_CHARS:
             raise ValueError(f"message must be 1-{CHAT_MAX_CHARS} characters after trimming")
         self.message = text
@@ -119,29 +117,6 @@ class Ping(_Message, tag="Ping"):
 Message = Join | Update | Chat | Leave | Ping
 MESSAGE_TYPES = frozenset({"Join", "Update", "Chat", "Leave", "Ping"})
 _decoder = msgspec.json.Decoder(Message)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
-_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-
-
-def _clean_text(value: str, field: str, *, allow_newlines: bool = False) -> str:
-    """NFC-normalise; refuse control characters (they break chat logs and name plates)."""
-    if not unicodedata.is_normalized("NFC", value):
-        value = unicodedata.normalize("NFC", value)
-    if (_CONTROL_BUT_NEWLINE if allow_newlines else _CONTROL).search(value):
-        raise ValueError(f"{field} contains a control character")
-    if not value.strip():
-        raise ValueError(f"{field} must not be blank")
-    return value
-
-
-def clean_name(value: str) -> str:
-    """A display name from elsewhere (a token) under the Join rules; raises ValueError."""
-    value = _clean_text(value, "name")
-    if not 1 <= len(value) <= NAME_MAX_CHARS:
-        raise ValueError(f"name must be 1-{NAME_MAX_CHARS} characters")
-    return value
 
 
 def parse(raw: str | bytes) -> Message:
@@ -243,6 +218,43 @@ def initial_state(name: str, color: str) -> PlayerState:
     )
 
 
+class RoomEvent(NamedTuple):
+    """A room event's frame and its type (for metrics), built here and nowhere else."""
+
+    kind: str
+    text: str
+
+
+class ChatItem(msgspec.Struct, frozen=True):
+    """One chat message as the socket sends it (Chat frame, Welcome history) and the room's
+    recent history in Redis keeps it; /chat/history answers with the same fields."""
+
+    id: str
+    room_id: str
+    client_id: str
+    name: str
+    message: str
+    timestamp: str  # ISO 8601, UTC, milliseconds
+
+
+def chat_item(
+    *, id: str, room_id: str, client_id: str, name: str, message: str, created_at: datetime
+) -> ChatItem:
+    return ChatItem(
+        id=id,
+        room_id=room_id,
+        client_id=client_id,
+        name=name,
+        message=message,
+        timestamp=iso_millis(created_at),
+    )
+
+
+def encode_item(item: ChatItem) -> bytes:
+    """A chat item as stored in the room's recent history (the Chat frame minus its type)."""
+    return _encoder.encode(item)
+
+
 def welcome(*, client_id: str, room_id: str, room_state: Players, chat_history: list[bytes]) -> str:
     """`chat_history`: Chat items already encoded (encode_item), oldest first."""
     return encode(
@@ -256,26 +268,24 @@ def welcome(*, client_id: str, room_id: str, room_state: Players, chat_history: 
     )
 
 
-def encode_item(item: dict[str, Any]) -> bytes:
-    """A chat item as stored in the room's recent history (the Chat frame minus its type)."""
-    return _encoder.encode(item)
+def player_joined(client_id: str, state: bytes) -> RoomEvent:
+    return RoomEvent(
+        "PlayerJoined",
+        encode({"type": "PlayerJoined", "client_id": client_id, "state": msgspec.Raw(state)}),
+    )
 
 
-def player_joined(client_id: str, state: bytes) -> str:
-    return encode({"type": "PlayerJoined", "client_id": client_id, "state": msgspec.Raw(state)})
+def player_left(client_id: str) -> RoomEvent:
+    return RoomEvent("PlayerLeft", encode({"type": "PlayerLeft", "client_id": client_id}))
 
 
-def player_left(client_id: str) -> str:
-    return encode({"type": "PlayerLeft", "client_id": client_id})
+def chat(item: ChatItem) -> RoomEvent:
+    """A Chat frame: the fields of a chat item, plus its type."""
+    return RoomEvent("Chat", encode({"type": "Chat", **msgspec.structs.asdict(item)}))
 
 
 def state_update(players: Players) -> str:
     return encode({"type": "StateUpdate", "players": _players(players)})
-
-
-def chat(item: dict[str, Any]) -> str:
-    """A Chat frame: the same fields as an item of /chat/history, plus its type."""
-    return encode({"type": "Chat", **item})
 
 
 def pong(t: msgspec.Raw) -> str:

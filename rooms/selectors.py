@@ -19,7 +19,7 @@ class ActiveRoom:
 
 def rooms_active() -> list[ActiveRoom]:
     """Rooms with at least one connected player (live state in Redis), most players first."""
-    live = presence.rooms_active()
+    live = presence.room_counts()
     if not live:
         return []
     records = {room.room_id: room for room in Room.objects.filter(room_id__in=[r for r, _ in live])}

@@ -1,20 +1,61 @@
-"""Room rules: joining (capacity, closed rooms), leaving, and staging player state for the tick."""
+"""Room rules: connecting (one player, one socket), joining (capacity, closed rooms), leaving,
+staging player state for the tick, and posting chat (stored in MongoDB by chat.writer, then kept
+in the room's recent history in Redis and broadcast to the room).
+"""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 from django.db import IntegrityError
 
+from chat.models import ChatMessage
 from chat.selectors import chat_latest
+from chat.writer import chat_message_store
 from rooms import broadcast, presence, protocol
-from rooms.hub import hub
+from rooms.hub import hub, player_remove
 from rooms.models import Room
-from rooms.session import PlayerSession
+from rooms.session import Connection, PlayerSession
+from signight import metrics
 from signight.errors import DomainError
 
+logger = logging.getLogger(__name__)
 E = protocol.ErrorCode
+
+# --- connections -------------------------------------------------------------------------------
+
+
+async def connection_open(connection: Connection) -> None:
+    """Register a socket with this process's hub. One player, one socket: an older connection of
+    the same player (same token subject) on this process is closed with 4410 and leaves its room
+    first, so this one can join as the same client_id."""
+    client_id = connection.session.client_id
+    for older in hub.connections_of(client_id, besides=connection):
+        await older.close_with(protocol.CloseCode.REPLACED, "replaced by a newer connection")
+        await session_end(older.session)
+    hub.register(connection)
+    await hub.ensure_started()
+
+
+async def connection_close(connection: Connection) -> None:
+    """The socket is gone: its accepted chats are stored and sent, then it leaves its room."""
+    try:
+        await session_end(connection.session)
+    finally:
+        hub.unregister(connection)
+
+
+async def session_end(session: PlayerSession) -> None:
+    """Idempotent: no more frames to this session, and out of its room."""
+    await session.chats.settle()
+    session.outbox.close()
+    await room_leave(session=session)
+
+
+# --- rooms -------------------------------------------------------------------------------------
 
 
 def room_get_or_create(*, room_id: str) -> Room:
@@ -44,29 +85,41 @@ async def _room_for_join(room_id: str) -> Room:
     return room
 
 
+def _item(row: ChatMessage, room_id: str) -> protocol.ChatItem:
+    return protocol.chat_item(
+        id=str(row.pk),
+        room_id=room_id,
+        client_id=row.client_id,
+        name=row.name,
+        message=row.message,
+        created_at=row.created_at,
+    )
+
+
 async def _chat_history(room_id: str, recent: list[bytes] | None) -> list[bytes]:
     """The Welcome's history: from Redis, or from MongoDB (then cached) where Redis has none."""
     if recent is not None:
         return recent
-    items = await database_sync_to_async(chat_latest, thread_sensitive=False)(room_id=room_id)
-    encoded = [protocol.encode_item(item) for item in items]
+    rows = await database_sync_to_async(chat_latest, thread_sensitive=False)(
+        room_id=room_id, limit=presence.CHAT_RECENT
+    )
+    encoded = [protocol.encode_item(_item(row, room_id)) for row in rows]
     await presence.chat_fill(room_id, encoded)
     return encoded
 
 
 async def room_join(*, session: PlayerSession, room_id: str, name: str, color: str) -> None:
     """Enter a room (leaving the current one), answer Welcome, tell the others PlayerJoined."""
-    if session.room_id is not None:
-        await room_leave(session=session)
-    session.name = session.token_name or name
-    session.color = color
+    await session.chats.settle()  # a chat sent before a Join belongs to the earlier room
+    await room_leave(session=session)
     room = await _room_for_join(room_id)
     if room.is_closed:
         raise DomainError(f"room {room_id} is closed", code=E.ROOM_CLOSED)
-    state = protocol.state_json(protocol.initial_state(session.name, color))
-    await hub.attach(room_id, session)  # events from here on are held, then filtered by seq
+    name = session.token_name or name
+    state = protocol.state_json(protocol.initial_state(name, color))
+    await hub.join(room_id, session)  # events from here on are held, then filtered by seq
     try:
-        entered = await presence.player_enter(
+        joined = await presence.player_join(
             room_id=room_id,
             client_id=session.client_id,
             node_id=hub.node_id,
@@ -74,27 +127,27 @@ async def room_join(*, session: PlayerSession, room_id: str, name: str, color: s
             max_players=room.max_players,
         )
     except BaseException:
-        await hub.detach(room_id, session.client_id)
+        await hub.leave(room_id, session.client_id)
         raise
-    if entered.status == "full":
-        await hub.detach(room_id, session.client_id)
+    if joined.status is presence.JoinStatus.FULL:
+        await hub.leave(room_id, session.client_id)
         raise DomainError(f"room {room_id} is full ({room.max_players} players)", code=E.ROOM_FULL)
-    session.room_id, session.room_pk = room_id, room.pk
-    history = await _chat_history(room_id, entered.chat)
+    session.room_id, session.room_pk, session.name = room_id, room.pk, name
+    history = await _chat_history(room_id, joined.chat)
     await session.send(
         protocol.welcome(
             client_id=session.client_id,
             room_id=room_id,
-            room_state=entered.room_state,
+            room_state=joined.room_state,
             chat_history=history,
         )
     )
-    await hub.admit(session, entered.seq)
-    if entered.status == "joined":
+    await hub.welcomed(room_id, session.client_id, joined.seq)
+    if joined.status is presence.JoinStatus.JOINED:
         await broadcast.event(
             room_id,
             protocol.player_joined(session.client_id, state),
-            seq=entered.seq,
+            seq=joined.seq,
             exclude=session.client_id,
         )
 
@@ -104,10 +157,56 @@ async def room_leave(*, session: PlayerSession) -> None:
     room_id, session.room_id = session.room_id, None
     if room_id is not None:
         await hub.leave(room_id, session.client_id)
+        await player_remove(room_id, session.client_id, hub.node_id)
+
+
+async def room_leave_requested(*, session: PlayerSession) -> None:
+    """A Leave message: like room_leave, but not being in a room is the client's error."""
+    session.require_room("leaving")
+    await session.chats.settle()
+    await room_leave(session=session)
 
 
 def player_update(*, session: PlayerSession, state: protocol.PlayerState) -> None:
     """Stage the latest state for the next tick (coalesced: only the last one per tick counts)."""
-    if session.room_id is None:
-        raise DomainError("join a room before sending updates", code=E.NOT_IN_ROOM)
-    hub.stage_state(session.room_id, session.client_id, protocol.state_json(state))
+    room_id = session.require_room("sending updates")
+    hub.stage(room_id, session.client_id, protocol.state_json(state))
+
+
+# --- chat --------------------------------------------------------------------------------------
+
+OnError = Callable[[Exception], Awaitable[None]]
+
+
+def chat_post(*, session: PlayerSession, message: str, on_error: OnError) -> None:
+    """Queue a chat: stored, then broadcast to the whole room, sender included (its
+    acknowledgement), after this player's earlier chats and beside its Updates."""
+    room_id = session.require_room("chatting")
+    row = ChatMessage(
+        room_id=session.room_pk,
+        client_id=session.client_id,
+        name=session.name or "",
+        message=message,
+    )
+
+    async def post() -> None:
+        try:
+            await _chat_send(room_id, row)
+        except Exception as exc:
+            await on_error(exc)
+
+    session.chats.submit(post)
+
+
+async def _chat_send(room_id: str, row: ChatMessage) -> None:
+    try:
+        stored = await chat_message_store(row)
+    except Exception:
+        logger.exception("chat persistence failed in room %s", room_id)
+        raise DomainError(
+            "chat is unavailable right now; the message was not sent", code=E.CHAT_UNAVAILABLE
+        ) from None
+    metrics.CHAT_PERSISTED.inc()
+    item = _item(stored, room_id)
+    seq = await presence.chat_append(room_id, protocol.encode_item(item))
+    await broadcast.event(room_id, protocol.chat(item), seq=seq)

@@ -1,25 +1,86 @@
-"""PlayerSession: what the server knows of one connected client (consumer and services)."""
+"""PlayerSession: one connected player (identity fixed at creation, its send queue, the room it
+plays in, its chats in flight) and Connection: what the hub and the services may ask of a socket.
+
+Written by the services only (room_join sets the room and name, room_leave clears them); the
+held-events gate of a joiner belongs to the hub (rooms.hub.Member).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from rooms.outbox import Outbox
+from rooms.protocol import ErrorCode
+from signight.errors import DomainError
 
 
-@dataclass(slots=True, eq=False)
+class Chain:
+    """Background work run one piece at a time, in the order submitted (a player's chats: a
+    slow database delays its chats, never its Updates, and they keep their order)."""
+
+    __slots__ = ("_tail",)
+
+    def __init__(self) -> None:
+        self._tail: asyncio.Task[None] | None = None
+
+    def submit(self, work: Callable[[], Awaitable[None]]) -> None:
+        self._tail = asyncio.get_running_loop().create_task(self._after(self._tail, work))
+
+    @staticmethod
+    async def _after(
+        previous: asyncio.Task[None] | None, work: Callable[[], Awaitable[None]]
+    ) -> None:
+        if previous is not None:
+            await previous
+        await work()
+
+    async def settle(self) -> None:
+        """Wait until everything submitted so far is done."""
+        tail, self._tail = self._tail, None
+        if tail is not None:
+            await tail
+
+
 class PlayerSession:
-    client_id: str
-    outbox: Outbox
-    name: str | None = None  # from the token, when it has one; else from Join
-    token_name: str | None = None
-    room_id: str | None = None
-    room_pk: object | None = None  # the Room's primary key, so chat skips a lookup
-    color: str = "#FFFFFF"
-    # Room events numbered up to joined_seq are in the Welcome snapshot; until the Welcome is
-    # sent, events wait in `pending` so none is lost or seen twice.
-    joined_seq: int = 0
-    pending: list[tuple[int, str]] | None = None
+    __slots__ = ("_client_id", "_token_name", "chats", "name", "outbox", "room_id", "room_pk")
+
+    def __init__(self, *, client_id: str, outbox: Outbox, token_name: str | None = None) -> None:
+        self._client_id = client_id
+        self._token_name = token_name
+        self.outbox = outbox
+        self.chats = Chain()
+        self.name: str | None = None  # the name it plays under: the token's, else its Join's
+        self.room_id: str | None = None
+        self.room_pk: object | None = None  # the Room's primary key, so chat skips a lookup
+
+    @property
+    def client_id(self) -> str:
+        """From the token's subject (the same on every connection), else random per socket."""
+        return self._client_id
+
+    @property
+    def token_name(self) -> str | None:
+        return self._token_name
+
+    def require_room(self, doing: str) -> str:
+        """The room this player is in, or DomainError not_in_room."""
+        if self.room_id is None:
+            raise DomainError(f"join a room before {doing}", code=ErrorCode.NOT_IN_ROOM)
+        return self.room_id
 
     async def send(self, text: str) -> None:
         await self.outbox.put(text)
+
+
+class Connection(Protocol):
+    """A client socket as the hub and the services see it (rooms.consumers.GameConsumer)."""
+
+    @property
+    def session(self) -> PlayerSession: ...
+
+    @property
+    def last_seen(self) -> float: ...  # time.monotonic() of its latest message
+
+    async def close_with(self, code: int, reason: str = "") -> None: ...

@@ -11,8 +11,8 @@ django_http = get_asgi_application()  # sets Django up before anything imports m
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from signight.lifespan import lifespan  # noqa: E402
-from signight.routing import websocket_urlpatterns  # noqa: E402
+from rooms.routing import websocket_urlpatterns  # noqa: E402
+from signight.lifecycle import lifespan  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

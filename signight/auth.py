@@ -19,6 +19,8 @@ from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
+from signight.text import NAME_MAX_CHARS, clean_name
+
 CLIENT_ID_NAMESPACE = uuid.UUID("6f1d2c64-3b7e-4a53-9a43-2f0f3c1b7a10")
 
 
@@ -56,6 +58,14 @@ def client_id_for(subject: str) -> str:
     return str(uuid.uuid5(CLIENT_ID_NAMESPACE, f"{settings.JWT_ISSUER}#{subject}"))
 
 
+def bearer_token(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value, or None."""
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
 def verify(token: str) -> Identity:
     try:
         claims = backend().decode(token, verify=True)
@@ -75,12 +85,10 @@ def verify(token: str) -> Identity:
 
 def _display_name(value: object) -> str | None:
     """The token's name under the rules of a Join name, or None (the Join name is used)."""
-    from rooms.protocol import clean_name
-
     if not isinstance(value, str):
         return None
     try:
-        return clean_name(value[:32])
+        return clean_name(value[:NAME_MAX_CHARS])
     except ValueError:
         return None
 
@@ -92,12 +100,11 @@ class BearerAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer <jwt>` on the API; a bad token is 401, never silently ignored."""
 
     def authenticate(self, request: Request) -> tuple[Identity, str] | None:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(request.headers.get("Authorization", ""))
+        if token is None:
             return None
         try:
-            return verify(token.strip()), token.strip()
+            return verify(token), token
         except InvalidToken as exc:
             raise exceptions.AuthenticationFailed(str(exc)) from None
 
@@ -118,5 +125,5 @@ class TokenObtainSerializer(TokenObtainPairSerializer):
     @classmethod
     def get_token(cls, user: Any) -> Any:
         token = super().get_token(user)
-        token["name"] = user.get_username()[:32]
+        token["name"] = user.get_username()[:NAME_MAX_CHARS]
         return token

@@ -1,4 +1,5 @@
-"""Dependency checks with hard time limits, shared by /health and the readiness probe."""
+"""Dependency checks with hard time limits, and the body that /health and the readiness probe
+answer with."""
 
 from __future__ import annotations
 
@@ -61,3 +62,12 @@ def dependencies() -> dict[str, bool]:
         except concurrent.futures.TimeoutError:
             out[name] = False
     return out
+
+
+def report(extra: dict[str, bool] | None = None) -> tuple[bool, dict[str, str]]:
+    """(all up?, {"status", "redis", "mongodb", ...extra checks}) with "ok" / "error" values."""
+    checks = {**dependencies(), **(extra or {})}
+    ok = all(checks.values())
+    body = {"status": "ok" if ok else "error"}
+    body.update({name: "ok" if up else "error" for name, up in checks.items()})
+    return ok, body

@@ -6,6 +6,8 @@ and Prometheus scrapes each pod. With `serve --workers N`, a scrape reaches one 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -59,9 +61,20 @@ DEPENDENCY_UP = Gauge(
     "signight_dependency_up", "1 if the backing service answers", ["service"], registry=registry
 )
 
-IN_UPDATE = MESSAGES_IN.labels("Update")  # the hot path binds its child once
 OUT_STATE_UPDATE = FRAMES_OUT.labels("StateUpdate")
 
 
-def render() -> bytes:
+# Gauges that an app reads at scrape time register a collector here (the base imports no app);
+# each gets {"redis": up, "mongodb": up} so it can skip a service that is down.
+Collector = Callable[[Mapping[str, bool]], None]
+_collectors: list[Collector] = []
+
+
+def on_scrape(collector: Collector) -> None:
+    _collectors.append(collector)
+
+
+def render(dependencies: Mapping[str, bool]) -> bytes:
+    for collector in _collectors:
+        collector(dependencies)
     return generate_latest(registry)

@@ -1,12 +1,11 @@
-"""HTTP routes: health, rooms, chat history, and the admin."""
+"""HTTP routes: health, probes, metrics, tokens and the admin; the apps' own routes are included
+(the project's entry points, this module and signight.asgi, are where the apps are composed)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-from chat.views import ChatHistoryView
-from rooms.views import RoomListView
 from signight.views import (
     HealthView,
     LiveView,
@@ -21,8 +20,8 @@ urlpatterns = [
     path("health/live", LiveView.as_view(), name="health-live"),
     path("health/ready", ReadyView.as_view(), name="health-ready"),
     path("metrics", metrics_view, name="metrics"),
-    path("rooms", RoomListView.as_view(), name="rooms"),
-    path("chat/history", ChatHistoryView.as_view(), name="chat-history"),
+    path("", include("rooms.urls")),
+    path("", include("chat.urls")),
     path("api/token/", TokenObtainView.as_view(), name="token-obtain"),
     path("api/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path("admin/", admin.site.urls),

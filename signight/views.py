@@ -47,13 +47,8 @@ class HealthView(APIView):
     authentication_classes: list[type] = []
 
     def get(self, request: Request) -> Response:
-        deps = health.dependencies()
-        ok = all(deps.values())
-        body = {
-            "status": "ok" if ok else "error",
-            **{name: "ok" if up else "error" for name, up in deps.items()},
-            "version": __version__,
-        }
+        ok, body = health.report()
+        body["version"] = __version__
         return Response(body, status=HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
 
 
@@ -68,30 +63,22 @@ class LiveView(APIView):
 
 
 class ReadyView(APIView):
-    """Readiness: dependencies reachable and not draining (503 from the first SIGTERM on)."""
+    """Readiness: dependencies reachable, the apps' readiness checks true, and not draining
+    (503 from the first SIGTERM on)."""
 
     authentication_classes: list[type] = []
 
     def get(self, request: Request) -> Response:
         if lifecycle.draining:
             return Response({"status": "draining"}, status=HTTPStatus.SERVICE_UNAVAILABLE)
-        deps = health.dependencies()
-        ok = all(deps.values())
-        body = {"status": "ok" if ok else "error"}
-        body.update({name: "ok" if up else "error" for name, up in deps.items()})
+        ok, body = health.report(lifecycle.readiness())
         return Response(body, status=HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format; gauges that need a look at Redis or MongoDB are read now."""
-    from rooms import presence
-    from rooms.hub import hub
-
-    metrics.CONNECTED_CLIENTS.set(len(hub.sockets))
-    metrics.LOCAL_ROOMS.set(len(hub.rooms))
+    """Prometheus text format; gauges that need a look at Redis or MongoDB are read now (the
+    apps' collectors, signight.metrics.on_scrape)."""
     deps = health.dependencies()
     for name, up in deps.items():
         metrics.DEPENDENCY_UP.labels(name).set(1 if up else 0)
-    if deps["redis"]:
-        metrics.ACTIVE_ROOMS.set(presence.rooms_active_count())
-    return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)
+    return HttpResponse(metrics.render(deps), content_type=metrics.CONTENT_TYPE)

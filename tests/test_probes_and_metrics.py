@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from http import HTTPStatus
@@ -20,7 +21,7 @@ def test_live_answers_without_touching_dependencies(api) -> None:
 def test_ready_is_ok_with_dependencies_up(api) -> None:
     response = api.get("/health/ready", HTTP_ACCEPT="application/json")
     assert response.status_code == HTTPStatus.OK
-    assert response.json() == {"status": "ok", "redis": "ok", "mongodb": "ok"}
+    assert response.json() == {"status": "ok", "redis": "ok", "mongodb": "ok", "hub": "ok"}
 
 
 def test_ready_is_503_while_draining(api, monkeypatch) -> None:
@@ -30,13 +31,27 @@ def test_ready_is_503_while_draining(api, monkeypatch) -> None:
     assert response.json() == {"status": "draining"}
 
 
+@pytest.mark.usefixtures("fresh_hub")
+async def test_ready_is_503_once_a_loop_of_the_room_hub_has_died(async_client) -> None:
+    """A pod whose tick (or receive, or housekeeping) loop ended serves no room: out of rotation."""
+    from rooms.hub import hub
+
+    await hub.ensure_started()
+    tick = next(task for task in hub._tasks if task.get_name() == "hub.tick")
+    tick.cancel()
+    await asyncio.sleep(0)
+    response = await async_client.get("/health/ready", HTTP_ACCEPT="application/json")
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json() == {"status": "error", "redis": "ok", "mongodb": "ok", "hub": "error"}
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("fresh_hub")
 async def test_metrics_count_connections_messages_and_chat(async_client, room_id) -> None:
     from rooms.hub import hub
     from tests.rooms.sockets import Player
 
-    before = len(hub.sockets)  # sockets other tests left open on this process
+    before = hub.connection_count  # sockets other tests left open on this process
     player = await Player().connect()
     await player.join(room_id)
     await player.send({"type": "Chat", "message": "counted"})

@@ -9,7 +9,6 @@ import threading
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import services as chat_services
 from chat.models import ChatMessage
 from rooms.models import Room
 from tests.rooms.sockets import STATE, Player
@@ -122,7 +121,7 @@ async def test_chat_that_cannot_be_persisted_gets_chat_unavailable(room_id, monk
     def broken(rows: object) -> None:
         raise ConnectionError("mongo is down")
 
-    monkeypatch.setattr("chat.services.chat_messages_store", broken)
+    monkeypatch.setattr(ChatMessage.objects, "bulk_create", broken)  # MongoDB refuses writes
     await a.send({"type": "Chat", "message": "lost?"})
     error = await a.recv_type("Error")
     assert error == {
@@ -175,7 +174,7 @@ async def test_joining_another_room_leaves_the_first(room_id) -> None:
 
 def _slow_chat_store(monkeypatch, release: threading.Event) -> None:
     """The database holds the first chat until `release` is set (a slow MongoDB)."""
-    store = chat_services.chat_messages_store
+    store = ChatMessage.objects.bulk_create
     calls = itertools.count()
 
     def slow(rows: list[object]) -> object:
@@ -183,7 +182,7 @@ def _slow_chat_store(monkeypatch, release: threading.Event) -> None:
             release.wait(10)
         return store(rows)
 
-    monkeypatch.setattr("chat.services.chat_messages_store", slow)
+    monkeypatch.setattr(ChatMessage.objects, "bulk_create", slow)
 
 
 async def _two_players_and_a_slow_chat_store(
@@ -342,5 +341,5 @@ async def test_database_access_still_closes_stale_connections_but_updates_skip_t
     assert calls == ["room_get_or_create", "chat_latest"]  # no thread hop for Updates or Pings
     await a.send({"type": "Chat", "message": "persisted"})
     await a.recv_type("Chat")
-    assert calls == ["room_get_or_create", "chat_latest", "_store"]
+    assert calls == ["room_get_or_create", "chat_latest", "chat_messages_store"]
     await a.close()

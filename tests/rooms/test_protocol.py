@@ -122,8 +122,8 @@ def test_outbound_frames_are_valid_json() -> None:
     state = protocol.state_json(protocol.initial_state("n", "#000000"))
     frames = [
         protocol.welcome(client_id="c", room_id="r", room_state=[("c", state)], chat_history=[]),
-        protocol.player_joined("c", state),
-        protocol.player_left("c"),
+        protocol.player_joined("c", state).text,
+        protocol.player_left("c").text,
         protocol.state_update([("c", state)]),
         protocol.error(
             "invalid_message",

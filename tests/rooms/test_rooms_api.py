@@ -13,8 +13,8 @@ from rooms.models import Room
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _enter(room_id: str, client_id: str, max_players: int = 16) -> None:
-    async_to_sync(presence.player_enter)(
+def _join(room_id: str, client_id: str, max_players: int = 16) -> None:
+    async_to_sync(presence.player_join)(
         room_id=room_id,
         client_id=client_id,
         node_id="node-test",
@@ -33,9 +33,9 @@ def test_rooms_are_listed_most_players_first(api, clean_redis) -> None:
     small = Room.objects.create(room_id="small", max_players=4)
     big = Room.objects.create(room_id="big")
     Room.objects.create(room_id="empty")
-    _enter("small", "a")
+    _join("small", "a")
     for cid in ("b", "c", "d"):
-        _enter("big", cid)
+        _join("big", cid)
     big.refresh_from_db()  # MongoDB keeps milliseconds
     body = api.get("/rooms", HTTP_ACCEPT="application/json").json()
     assert [r["room_id"] for r in body] == ["big", "small"]
@@ -50,6 +50,6 @@ def test_rooms_are_listed_most_players_first(api, clean_redis) -> None:
 
 def test_a_room_whose_players_all_left_is_not_active(api, clean_redis) -> None:
     Room.objects.create(room_id="gone")
-    _enter("gone", "a")
-    async_to_sync(presence.player_exit)(room_id="gone", client_id="a", node_id="node-test")
+    _join("gone", "a")
+    async_to_sync(presence.player_leave)(room_id="gone", client_id="a", node_id="node-test")
     assert api.get("/rooms", HTTP_ACCEPT="application/json").json() == []

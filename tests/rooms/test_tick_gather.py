@@ -1,9 +1,9 @@
 """The tick across processes: a room's StateUpdate carries the local players' states and those
 another process sent for the same tick, in one frame; a process that went quiet is not waited for.
 
-These drive one RoomHub's tick steps by hand (no timers, no Redis): `_take_outboxes(tick)`,
-`_gather(tick)`, `_deliver()`, with other processes' batches handed to `_on_message` as the
-channel layer would.
+These drive a Tick's steps by hand (no timers, no Redis): `take(tick)`, `gather(tick)`,
+`deliver()`, with other processes' batches handed to `on_batch` as the hub would, and the
+tick's I/O (store, send, deliver) given as plain fakes.
 """
 
 from __future__ import annotations
@@ -12,100 +12,136 @@ import asyncio
 import json
 from typing import Any
 
-import pytest
-
-from rooms import broadcast
-from rooms.hub import LocalRoom, RoomHub
-from rooms.outbox import Outbox
-from rooms.session import PlayerSession
+from rooms.outbox import Wire
+from rooms.tick import Batch, Tick
 
 ROOM = "arena"
+LOCAL = b'{"position":[1,0,0]}'
+REMOTE = b'{"position":[2,0,0]}'
 
 
-_hubs: list[RoomHub] = []
+class Fakes:
+    """What the tick writes: stores (to Redis), sends (to other processes), frames (to sockets)."""
+
+    def __init__(self, holders: list[str] | None = None) -> None:
+        self.holders = holders or ["this-node"]
+        self.stored: list[Batch] = []
+        self.sent: list[tuple[int, dict[str, Any]]] = []
+        self.frames: list[dict[str, Any]] = []
+
+    async def store(self, batch: Batch) -> dict[str, list[str]]:
+        self.stored.append(batch)
+        return {room_id: self.holders for room_id in batch}
+
+    async def send(self, tick: int, outgoing: dict[str, Any]) -> None:
+        self.sent.append((tick, outgoing))
+
+    async def deliver(self, room_id: str, frame: str, wire: Wire) -> int:
+        assert wire.payload == frame.encode()
+        self.frames.append(json.loads(frame))
+        return 1
 
 
-@pytest.fixture(autouse=True)
-async def _publishers_finish() -> Any:
-    """A tick also writes its states to Redis in the background; let that end with the test."""
-    yield
-    for hub in _hubs:
-        if hub._publisher is not None:
-            await hub._publisher
-    _hubs.clear()
+def _tick_with_local_player(fakes: Fakes) -> Tick:
+    tick = Tick(
+        node_id="this-node",
+        period=0.05,
+        store=fakes.store,
+        send=fakes.send,
+        deliver=fakes.deliver,
+    )
+    tick.open_room(ROOM)
+    tick.stage(ROOM, "local", LOCAL)
+    return tick
 
 
-def _hub_with_local_player() -> tuple[RoomHub, list[dict[str, Any]]]:
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(json.loads(message["text"]))
-
-    hub = RoomHub()
-    _hubs.append(hub)
-    session = PlayerSession(client_id="local", outbox=Outbox(send, limit=8, on_overflow=list))
-    hub.rooms[ROOM] = LocalRoom(members={"local": session})
-    hub.stage_state(ROOM, "local", b'{"position":[1,0,0]}')
-    return hub, sent
-
-
-def _batch(node: str, tick: int, client_id: str) -> dict[str, Any]:
-    state = b'{"position":[2,0,0]}'
-    rooms = {ROOM: [(client_id, state)]}
-    return {"type": broadcast.STATES, "node": node, "tick": tick, "rooms": rooms}
+def _players(frame: dict[str, Any]) -> list[str]:
+    return sorted(p["client_id"] for p in frame["players"])
 
 
 async def _settle() -> None:
-    """Let the other tasks (a gather, an outbox's drain) run until they block."""
+    """Let the other tasks (a gather, the publisher) run until they block."""
     for _ in range(5):
         await asyncio.sleep(0)
 
 
 async def test_with_no_other_process_a_tick_is_delivered_at_once() -> None:
-    hub, sent = _hub_with_local_player()
-    hub._take_outboxes(100)
-    await hub._gather(100)  # nobody to wait for: returns without waiting
-    await hub._deliver()
-    await _settle()
-    assert [[p["client_id"] for p in frame["players"]] for frame in sent] == [["local"]]
+    fakes = Fakes()
+    tick = _tick_with_local_player(fakes)
+    tick.take(100)
+    await tick.gather(100)  # nobody to wait for: returns without waiting
+    await tick.deliver()
+    await tick.published()
+    assert [_players(frame) for frame in fakes.frames] == [["local"]]
+    assert fakes.stored == [{ROOM: {"local": LOCAL}}]
+    assert fakes.sent == [], "no other process holds the room"
 
 
 async def test_a_tick_waits_for_the_batch_of_a_process_that_sent_the_previous_tick() -> None:
-    hub, sent = _hub_with_local_player()
-    await hub._on_message(_batch("other-node", 99, "remote"))
-    await hub._deliver()  # tick 99's frame
-    await _settle()
-    sent.clear()
+    fakes = Fakes()
+    tick = _tick_with_local_player(fakes)
+    tick.on_batch("other-node", 99, {ROOM: [("remote", REMOTE)]})
+    await tick.deliver()  # tick 99's frame
+    fakes.frames.clear()
 
-    hub.stage_state(ROOM, "local", b'{"position":[1,0,0]}')
-    hub._take_outboxes(100)
-    gather = asyncio.create_task(hub._gather(100))
+    tick.stage(ROOM, "local", LOCAL)
+    tick.take(100)
+    gather = asyncio.create_task(tick.gather(100))
     await _settle()
     assert not gather.done(), "tick 100 must wait for the other process's tick 100"
 
-    await hub._on_message(_batch("other-node", 100, "remote"))
+    tick.on_batch("other-node", 100, {ROOM: [("remote", REMOTE)]})
     await gather
-    await hub._deliver()
-    await _settle()
-    assert len(sent) == 1, "one StateUpdate per room per tick"
-    assert sorted(p["client_id"] for p in sent[0]["players"]) == ["local", "remote"]
+    await tick.deliver()
+    await tick.published()
+    assert len(fakes.frames) == 1, "one StateUpdate per room per tick"
+    assert _players(fakes.frames[0]) == ["local", "remote"]
 
 
 async def test_a_process_that_skipped_a_tick_is_no_longer_waited_for() -> None:
-    hub, _ = _hub_with_local_player()
-    await hub._on_message(_batch("other-node", 98, "remote"))
-    hub._take_outboxes(100)
-    gather = asyncio.create_task(hub._gather(100))
+    fakes = Fakes()
+    tick = _tick_with_local_player(fakes)
+    tick.on_batch("other-node", 98, {ROOM: [("remote", REMOTE)]})
+    tick.take(100)
+    gather = asyncio.create_task(tick.gather(100))
     await _settle()
     assert gather.done(), "its last batch was for tick 98: it sent nothing for 99"
-    assert hub._peer_ticks == {}
+    assert tick.peers == {}
+    await tick.published()
 
 
 async def test_the_wait_for_other_processes_is_bounded() -> None:
-    hub, sent = _hub_with_local_player()
-    await hub._on_message(_batch("other-node", 99, "remote"))
-    hub._take_outboxes(100)
-    await hub._gather(100)  # the batch for 100 never comes: returns after GATHER_MAX_SECONDS
-    await hub._deliver()
-    await _settle()
-    assert sorted(p["client_id"] for p in sent[0]["players"]) == ["local", "remote"]
+    fakes = Fakes()
+    tick = _tick_with_local_player(fakes)
+    tick.on_batch("other-node", 99, {ROOM: [("remote", REMOTE)]})
+    tick.take(100)
+    await tick.gather(100)  # the batch for 100 never comes: returns after GATHER_MAX_SECONDS
+    await tick.deliver()
+    await tick.published()
+    assert _players(fakes.frames[0]) == ["local", "remote"]
+
+
+async def test_a_shared_room_is_sent_once_to_each_other_holder() -> None:
+    fakes = Fakes(holders=["this-node", "other-node"])
+    tick = _tick_with_local_player(fakes)
+    tick.take(100)
+    await tick.published()
+    assert fakes.sent == [(100, {"other-node": {ROOM: [("local", LOCAL)]}})]
+    tick.stage(ROOM, "local", REMOTE)
+    tick.take(101)
+    await tick.published()
+    assert fakes.sent[1] == (101, {"other-node": {ROOM: [("local", REMOTE)]}}), (
+        "the holder the previous store named gets its batch beside this tick's store"
+    )
+    assert len(fakes.sent) == 2
+
+
+async def test_a_player_who_left_is_in_no_later_frame() -> None:
+    fakes = Fakes()
+    tick = _tick_with_local_player(fakes)
+    tick.on_batch("other-node", 99, {ROOM: [("remote", REMOTE)]})
+    tick.forget(ROOM, "remote")
+    tick.take(100)
+    await tick.deliver()
+    await tick.published()
+    assert [_players(frame) for frame in fakes.frames] == [["local"]]

@@ -16,7 +16,7 @@ from tests.security.sockets import Socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_hub")]
 
-LOOPS = ["hub._housekeeping_loop", "hub._receive_loop", "hub._tick_loop"]
+LOOPS = ["hub.housekeeping", "hub.receive", "hub.tick"]
 
 
 def hub_tasks() -> list[str]:

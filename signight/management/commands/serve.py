@@ -27,9 +27,10 @@ class GracefulServer(uvicorn.Server):
     """uvicorn, with the shutdown a game server needs (docs/operations.md, "Graceful shutdown").
 
     On the first SIGTERM/SIGINT: readiness turns 503 and new sockets are refused at once; after
-    SHUTDOWN_DRAIN_SECONDS every client gets close 1001 "reconnect"; their leave handlers (and
-    any chat being persisted) finish; the hub removes what is left of this node from Redis; then
-    uvicorn's own shutdown runs and the process exits 0. A second signal forces the exit.
+    SHUTDOWN_DRAIN_SECONDS the drain hooks run (every client gets close 1001 "reconnect"; their
+    leave handlers and any chat being persisted finish); then uvicorn's own shutdown runs, whose
+    lifespan shutdown runs the shutdown hooks (the room hub removes what is left of this node
+    from Redis), and the process exits 0. A second signal forces the exit.
     """
 
     _drain_task: asyncio.Task[None] | None = None
@@ -49,12 +50,9 @@ class GracefulServer(uvicorn.Server):
         self._drain_task = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
-        from rooms.hub import hub
-
         try:
             await asyncio.sleep(settings.SHUTDOWN_DRAIN_SECONDS)
-            await hub.close_all(1001, lifecycle.RECONNECT_REASON)
-            await hub.stop()
+            await lifecycle.drain()  # the apps' drain hooks: every socket gets 1001
         except Exception:
             logger.exception("drain failed")
         finally:

@@ -1,4 +1,4 @@
-"""WebSocket routes: the game socket answers on / and /ws/."""
+"""WebSocket routes of the game socket: it answers on / and /ws/ (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -11,5 +11,4 @@ game = GameConsumer.as_asgi()
 websocket_urlpatterns = [
     path("", game),
     path("ws/", game),
-    path("ws", game),
 ]

@@ -1,0 +1,83 @@
+"""The nodes: this server process's registration in Redis (its channel and heartbeat), the
+channels of the others (where tick batches go), and reaping the players of processes that died.
+
+A process whose heartbeat key expires (PRESENCE_TTL_SECONDS) is dead; one live process wins the
+right to reap it and removes each of its players through `remove` (which tells their rooms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from rooms import broadcast, presence
+
+logger = logging.getLogger(__name__)
+
+REAP_INTERVAL = 5.0
+REAP_CLAIM_SECONDS = 30
+
+# room_id, client_id, node_id -> the player's departure (presence and PlayerLeft)
+Remove = Callable[[str, str, str], Awaitable[presence.Departure]]
+
+
+class Nodes:
+    def __init__(self, *, node_id: str, ttl: int, remove: Remove) -> None:
+        self.node_id = node_id
+        self.channel: str | None = None
+        self._ttl = ttl
+        self._remove = remove
+        self._channels: dict[str, str] = {}  # other node -> its channel (cached)
+        self._last_beat = self._last_reap = time.monotonic()
+
+    async def register(self) -> str:
+        """Open this process's channel and announce it; returns the channel."""
+        self.channel = await broadcast.node_channel()
+        await presence.node_register(node_id=self.node_id, channel=self.channel, ttl=self._ttl)
+        return self.channel
+
+    async def forget(self) -> None:
+        await presence.node_forget(self.node_id)
+
+    async def maintain(self, now: float) -> None:
+        """Called about once a second: heartbeat every ttl/3 s, reap every REAP_INTERVAL s."""
+        if now - self._last_beat >= max(1.0, self._ttl / 3):
+            self._last_beat = now
+            assert self.channel is not None
+            await presence.node_register(node_id=self.node_id, channel=self.channel, ttl=self._ttl)
+        if now - self._last_reap >= REAP_INTERVAL:
+            self._last_reap = now
+            await self.reap()
+
+    async def send_states(
+        self, tick: int, outgoing: dict[str, dict[str, list[tuple[str, bytes]]]]
+    ) -> None:
+        """One message per other node with its shared rooms' states for tick `tick`."""
+        if any(node not in self._channels for node in outgoing):
+            self._channels = await presence.node_channels()
+        channels = self._channels
+        await asyncio.gather(
+            *(
+                broadcast.states(channels[node], node_id=self.node_id, tick=tick, rooms=rooms)
+                for node, rooms in outgoing.items()
+                if node in channels
+            )
+        )
+
+    async def reap(self) -> int:
+        """Remove the players of processes whose heartbeat expired; returns how many."""
+        reaped = 0
+        # Its group subscriptions ended with its Redis connection (pub/sub channel layer).
+        for node_id in await presence.nodes_dead():
+            if node_id == self.node_id:
+                continue
+            if not await presence.node_claim_reap(node_id, ttl=REAP_CLAIM_SECONDS):
+                continue
+            for client_id, room_id in await presence.node_clients(node_id):
+                if (await self._remove(room_id, client_id, node_id)).removed:
+                    reaped += 1
+            await presence.node_forget(node_id)
+            logger.warning("reaped dead node %s: %d players removed", node_id, reaped)
+        return reaped
