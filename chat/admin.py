@@ -6,6 +6,8 @@ collection (show_full_result_count = False), so it stays fast with millions of m
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
@@ -21,7 +23,8 @@ class EstimatedCountPaginator(Paginator):
     def count(self) -> int:
         query = getattr(self.object_list, "query", None)
         if query is not None and not query.where:
-            connection = connections[self.object_list.db]
+            # django-mongodb-backend's connection has get_collection; Django's stubs do not know it
+            connection: Any = connections[getattr(self.object_list, "db", "default")]
             return connection.get_collection(query.model._meta.db_table).estimated_document_count()
         return super().count
 

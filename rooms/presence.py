@@ -20,9 +20,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
 import redis.asyncio as aredis
 from redis.exceptions import NoScriptError
+from redis.typing import EncodableT
 
 from signight.redis import get_async, get_sync
 
@@ -166,7 +168,15 @@ async def _sha(client: aredis.Redis, lua: str, *, reload: bool = False) -> str:
     return _SHAS[lua]
 
 
-async def _script(client: aredis.Redis, lua: str, keys: list[str], args: list[object]) -> object:
+def _text(value: bytes | str) -> str:
+    """A Redis reply item as text (the clients return bytes; their types also allow str)."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def _script(
+    client: aredis.Redis, lua: str, keys: list[str], args: list[EncodableT]
+) -> Any:  # what the script returns: each caller reads its script's documented reply
+
     try:
         return await client.evalsha(await _sha(client, lua), len(keys), *keys, *args)
     except NoScriptError:  # Redis restarted and lost its script cache
@@ -195,8 +205,8 @@ async def player_join(
         _room_keys(room_id, node_id),
         [client_id, node_id, state, max_players, room_id],
     )
-    status, seq, cached, chat, flat = reply  # type: ignore[misc]  # the script's fixed shape
-    room_state = [(flat[i].decode(), flat[i + 1]) for i in range(0, len(flat), 2)]
+    status, seq, cached, chat, flat = reply
+    room_state = [(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
     return Joined(JoinStatus(int(status)), int(seq), room_state, list(chat) if cached else None)
 
 
@@ -255,7 +265,7 @@ async def states_store(batch: Mapping[str, Mapping[str, bytes]]) -> dict[str, li
                 if attempt == 2:
                     raise
     return {
-        room_id: [node.decode() for node in nodes]
+        room_id: [_text(node) for node in nodes]
         for room_id, nodes in zip(rooms, replies, strict=True)
     }
 
@@ -263,7 +273,7 @@ async def states_store(batch: Mapping[str, Mapping[str, bytes]]) -> dict[str, li
 async def node_channels() -> dict[str, str]:
     """Every registered process: node_id -> its channel-layer channel."""
     raw = await get_async().hgetall(NODES_KEY)
-    return {k.decode(): v.decode() for k, v in raw.items()}
+    return {_text(k): _text(v) for k, v in raw.items()}
 
 
 async def node_register(*, node_id: str, channel: str, ttl: int) -> None:
@@ -277,7 +287,7 @@ async def node_register(*, node_id: str, channel: str, ttl: int) -> None:
 async def nodes_dead() -> dict[str, str]:
     """Registered processes whose heartbeat has expired: node_id -> its channel name."""
     client = get_async()
-    nodes = {k.decode(): v.decode() for k, v in (await client.hgetall(NODES_KEY)).items()}
+    nodes = {_text(k): _text(v) for k, v in (await client.hgetall(NODES_KEY)).items()}
     if not nodes:
         return {}
     ids = list(nodes)
@@ -299,7 +309,7 @@ async def node_claim_reap(node_id: str, *, ttl: int) -> bool:
 async def node_clients(node_id: str) -> list[tuple[str, str]]:
     """(client_id, room_id) of every player a node held."""
     raw = await get_async().hgetall(_node_clients(node_id))
-    return [(k.decode(), v.decode()) for k, v in raw.items()]
+    return [(_text(k), _text(v)) for k, v in raw.items()]
 
 
 async def node_forget(node_id: str) -> None:
@@ -313,8 +323,12 @@ async def node_forget(node_id: str) -> None:
 def room_counts() -> list[tuple[str, int]]:
     """(room_id, player count) of rooms with at least one player, most players first (sync: the
     HTTP API's selectors)."""
-    rows = get_sync().zrevrangebyscore(ROOMS_KEY, "+inf", 1, withscores=True)
-    return [(room_id.decode(), int(count)) for room_id, count in rows]
+    # withscores=True answers (member, score) pairs; redis-py's return type covers every form
+    rows = cast(
+        "list[tuple[bytes, float]]",
+        get_sync().zrevrangebyscore(ROOMS_KEY, "+inf", 1, withscores=True),
+    )
+    return [(_text(room_id), int(count)) for room_id, count in rows]
 
 
 def room_count() -> int:

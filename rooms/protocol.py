@@ -138,7 +138,7 @@ def parse(raw: str | bytes) -> Message:
         expected = 6 + sum(x is not None for x in (state.animation, state.velocity, state.modelUrl))
         marker = '":' if isinstance(raw, str) else b'":'
         spaced = _SPACED_COLON if isinstance(raw, str) else _SPACED_COLON_BYTES
-        if raw.count(marker) == expected and not spaced.search(raw):  # type: ignore[arg-type]
+        if raw.count(marker) == expected and not spaced.search(raw):  # type: ignore[arg-type]  # str with str, bytes with bytes
             return message
     _check_structure(raw)
     return message

@@ -6,6 +6,7 @@ Every variable the server understands is read through `Env`, which records its n
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -25,7 +26,11 @@ class ConfigError(Exception):
 
 
 class Env:
-    """Reads and converts variables from one mapping (os.environ by default)."""
+    """Reads and converts variables from one mapping (os.environ by default).
+
+    Its methods are named after the types they return (env.int, env.str), so annotations inside
+    the class spell the types `builtins.int` and so on.
+    """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
@@ -42,17 +47,17 @@ class Env:
     def _convert(self, name: str, default: object, convert: Callable[[str], T]) -> T:
         raw = self._raw(name, default)
         if not isinstance(raw, str):
-            return raw  # type: ignore[return-value]
+            return raw  # type: ignore[return-value]  # the default, as given
         try:
             return convert(raw)
         except ValueError as exc:
             raise ConfigError(f"{name}={raw!r}: {exc}") from None
 
-    def str(self, name: str, default: object = _MISSING) -> str:
+    def str(self, name: builtins.str, default: object = _MISSING) -> builtins.str:
         return self._convert(name, default, lambda raw: raw)
 
-    def bool(self, name: str, default: object = _MISSING) -> bool:
-        def convert(raw: str) -> bool:
+    def bool(self, name: builtins.str, default: object = _MISSING) -> builtins.bool:
+        def convert(raw: builtins.str) -> builtins.bool:
             if raw.lower() in _TRUE:
                 return True
             if raw.lower() in _FALSE:
@@ -63,13 +68,13 @@ class Env:
 
     def int(
         self,
-        name: str,
+        name: builtins.str,
         default: object = _MISSING,
         *,
-        min: int | None = None,
-        max: int | None = None,
-    ) -> int:
-        def convert(raw: str) -> int:
+        min: builtins.int | None = None,
+        max: builtins.int | None = None,
+    ) -> builtins.int:
+        def convert(raw: builtins.str) -> builtins.int:
             try:
                 value = int(raw)
             except ValueError:
@@ -81,13 +86,13 @@ class Env:
 
     def float(
         self,
-        name: str,
+        name: builtins.str,
         default: object = _MISSING,
         *,
-        min: float | None = None,
-        max: float | None = None,
-    ) -> float:
-        def convert(raw: str) -> float:
+        min: builtins.float | None = None,
+        max: builtins.float | None = None,
+    ) -> builtins.float:
+        def convert(raw: builtins.str) -> builtins.float:
             try:
                 value = float(raw)
             except ValueError:
@@ -99,11 +104,13 @@ class Env:
 
         return self._convert(name, default, convert)
 
-    def port(self, name: str, default: object = _MISSING) -> int:
+    def port(self, name: builtins.str, default: object = _MISSING) -> builtins.int:
         return self.int(name, default, min=1, max=65535)
 
-    def url(self, name: str, default: object = _MISSING, *, schemes: tuple[str, ...]) -> str:
-        def convert(raw: str) -> str:
+    def url(
+        self, name: builtins.str, default: object = _MISSING, *, schemes: tuple[builtins.str, ...]
+    ) -> builtins.str:
+        def convert(raw: builtins.str) -> builtins.str:
             parts = urlsplit(raw)
             if parts.scheme not in schemes:
                 raise ValueError(f"scheme must be one of {', '.join(schemes)}")
@@ -113,13 +120,15 @@ class Env:
 
         return self._convert(name, default, convert)
 
-    def list(self, name: str, default: object = _MISSING) -> list[str]:
+    def list(self, name: builtins.str, default: object = _MISSING) -> builtins.list[builtins.str]:
         return self._convert(
             name, default, lambda raw: [item.strip() for item in raw.split(",") if item.strip()]
         )
 
-    def choice(self, name: str, default: object = _MISSING, *, choices: tuple[str, ...]) -> str:
-        def convert(raw: str) -> str:
+    def choice(
+        self, name: builtins.str, default: object = _MISSING, *, choices: tuple[builtins.str, ...]
+    ) -> builtins.str:
+        def convert(raw: builtins.str) -> builtins.str:
             if raw.lower() not in choices:
                 raise ValueError(f"expected one of {', '.join(choices)}")
             return raw.lower()
