@@ -19,6 +19,7 @@ from signight.text import is_room_id
 
 EVENT = "room.event"
 STATES = "node.states"
+REPLACE = "node.replace"
 
 
 def group_name(room_id: str) -> str:
@@ -92,6 +93,14 @@ async def states(
     async with _gate():
         await _layer().send(
             channel, {"type": STATES, "node": node_id, "tick": tick, "rooms": rooms}
+        )
+
+
+async def replace(channel: str, *, client_id: str, connection_id: str) -> None:
+    """Tell the node owning `channel` that its connection of this player has been replaced."""
+    async with _gate():
+        await _layer().send(
+            channel, {"type": REPLACE, "client": client_id, "connection": connection_id}
         )
 
 

@@ -75,6 +75,7 @@ class GameConsumer(AsyncWebsocketConsumer):
         identity = self.admitted.identity
         self.session = PlayerSession(
             client_id=identity.client_id if identity else str(uuid.uuid4()),
+            authenticated=identity is not None,
             token_name=identity.name if identity else None,
             outbox=self.outbox,
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -50,9 +51,14 @@ class LocalRoom:
     members: dict[str, Member] = field(default_factory=dict)
 
 
-async def player_remove(room_id: str, client_id: str, node_id: str) -> presence.Departure:
-    """Take a player out of the room in Redis and, if others remain, tell them (PlayerLeft)."""
-    departure = await presence.player_leave(room_id=room_id, client_id=client_id, node_id=node_id)
+async def player_remove(
+    room_id: str, client_id: str, *, owner: str | None = None, node_id: str | None = None
+) -> presence.Departure:
+    """Take a player out of the room in Redis if `owner` (or, reaping, `node_id`) holds it
+    there and, if others remain, tell them (PlayerLeft)."""
+    departure = await presence.player_leave(
+        room_id=room_id, client_id=client_id, owner=owner, node_id=node_id
+    )
     if departure.status is presence.LeaveStatus.LEFT:
         await broadcast.event(
             room_id, protocol.player_left(client_id), seq=departure.seq, left=client_id
@@ -65,13 +71,11 @@ class RoomHub:
         self.node_id = uuid.uuid4().hex
         self.rooms: dict[str, LocalRoom] = {}
         self._connections: set[Connection] = set()
-        self.nodes = Nodes(
-            node_id=self.node_id, ttl=settings.PRESENCE_TTL_SECONDS, remove=player_remove
-        )
+        self.nodes = Nodes(node_id=self.node_id, ttl=settings.PRESENCE_TTL_SECONDS, remove=_reap)
         self.tick = Tick(
             node_id=self.node_id,
             period=1.0 / settings.TICK_RATE,
-            store=presence.states_store,
+            store=functools.partial(presence.states_store, self.node_id),
             send=self.nodes.send_states,
             deliver=self._deliver_states,
         )
@@ -86,6 +90,10 @@ class RoomHub:
 
     def unregister(self, connection: Connection) -> None:
         self._connections.discard(connection)
+
+    def owner(self, session: PlayerSession) -> str:
+        """Who holds this session's player in Redis: this process, this connection."""
+        return presence.owner(self.node_id, session.connection_id)
 
     @property
     def connection_count(self) -> int:
@@ -151,11 +159,11 @@ class RoomHub:
         with contextlib.suppress(Exception):
             await self.tick.flush()
         for room_id, room in list(self.rooms.items()):
-            for client_id in list(room.members):
+            for client_id, member in list(room.members.items()):
                 with contextlib.suppress(Exception):
                     await self.leave(room_id, client_id)
                 with contextlib.suppress(Exception):
-                    await player_remove(room_id, client_id, self.node_id)
+                    await player_remove(room_id, client_id, owner=self.owner(member.session))
         self._stopping = self.tick.stopping = True
         with contextlib.suppress(Exception):  # wake the receive loop so it sees _stopping
             await broadcast.wake(self.nodes.channel)
@@ -248,6 +256,18 @@ class RoomHub:
             self.tick.on_batch(message["node"], message["tick"], message["rooms"])
         elif kind == broadcast.EVENT:
             await self._on_event(message)
+        elif kind == broadcast.REPLACE:
+            await self._on_replaced(message["client"], message["connection"])
+
+    async def _on_replaced(self, client_id: str, connection_id: str) -> None:
+        """A newer connection of this player opened on another process: close ours (4410);
+        its leave then removes nothing that the newer one holds."""
+        for connection in list(self._connections):
+            session = connection.session
+            if session.client_id == client_id and session.connection_id == connection_id:
+                await connection.close_with(
+                    protocol.CloseCode.REPLACED, "replaced by a newer connection"
+                )
 
     async def _on_event(self, message: dict[str, Any]) -> None:
         room_id = message["room"]
@@ -283,6 +303,10 @@ class RoomHub:
                 raise
             except Exception:
                 logger.exception("hub housekeeping failed; retrying")
+
+
+async def _reap(room_id: str, client_id: str, node_id: str) -> presence.Departure:
+    return await player_remove(room_id, client_id, node_id=node_id)
 
 
 hub = RoomHub()

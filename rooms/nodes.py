@@ -51,6 +51,20 @@ class Nodes:
             self._last_reap = now
             await self.reap()
 
+    async def _channel_of(self, node_id: str) -> str | None:
+        if node_id not in self._channels:
+            self._channels = await presence.node_channels()
+        return self._channels.get(node_id)
+
+    async def send_replace(self, node_id: str, *, client_id: str, connection_id: str) -> bool:
+        """Ask another process to close its connection of this player (4410). False if that
+        process is not registered (gone: its reaper-side cleanup is conditional anyway)."""
+        channel = await self._channel_of(node_id)
+        if channel is None:
+            return False
+        await broadcast.replace(channel, client_id=client_id, connection_id=connection_id)
+        return True
+
     async def send_states(
         self, tick: int, outgoing: dict[str, dict[str, list[tuple[str, bytes]]]]
     ) -> None:

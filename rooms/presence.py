@@ -1,7 +1,7 @@
 """Live room state in Redis: who is in which room, on which node, and their latest state.
 
 Keys (all under "sn:"):
-  room:<id>:players  HASH client_id -> node_id          (membership; its length is the count)
+  room:<id>:players  HASH client_id -> owner            (membership; its length is the count)
   room:<id>:states   HASH client_id -> state JSON        (latest state, written once per tick)
   room:<id>:nodes    HASH node_id -> local player count  (which processes hold the room)
   room:<id>:seq      INTEGER                             (sequence of the room's events)
@@ -11,6 +11,11 @@ Keys (all under "sn:"):
   node:<id>          STRING channel name, with a TTL     (heartbeat of a live server process)
   nodes              HASH node_id -> channel name        (every registered process)
   node:<id>:clients  HASH client_id -> room_id           (what to clean up if that process dies)
+  player:<id>        STRING owner, 1 day                 (which connection plays a token's player)
+An owner is "<node_id>/<connection id>": one connection of one process. A player is in one
+place cluster-wide: a newer connection claims it (player_claim) and takes its room entry over
+at its Join; removing a player is conditional on its owner (or, for the reaper, its node), so
+an older copy's leave, drain or reaping never removes the newer copy.
 Joins and leaves are Lua scripts, so counts and limits stay exact across processes; their
 answers are small result types (Joined, Departure), never bare ints or strings.
 """
@@ -45,20 +50,46 @@ def _node_clients(node_id: str) -> str:
     return f"{PREFIX}node:{node_id}:clients"
 
 
+def _player(client_id: str) -> str:
+    return f"{PREFIX}player:{client_id}"
+
+
+PLAYER_CLAIM_SECONDS = 24 * 3600
+
+# KEYS: player; ARGV: owner. Deletes the claim if it is still this owner's.
+_UNCLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
 # KEYS: players, states, nodes, rooms, node_clients, seq, chat
-# ARGV: client_id, node_id, state, max_players, room_id
+# ARGV: client_id, owner, state, max_players, room_id, node_id
 # Returns {status, seq, chat cached (0/1), {chat items}, {client, state, client, state ...}};
-# status 1 joined, 0 already in, -1 full. `seq` numbers the PlayerJoined event; players and
-# chat returned are the room as of that event.
+# status 1 joined, 0 already in (a newer connection of the player takes the entry over), -1
+# full. `seq` numbers the PlayerJoined event; players and chat are the room as of that event.
 _JOIN = """
 local status = 1
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
   status = 0
+  if current ~= ARGV[2] then
+    local old = string.match(current, '^[^/]+')
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+    if redis.call('HINCRBY', KEYS[3], old, -1) <= 0 then
+      redis.call('HDEL', KEYS[3], old)
+    end
+    redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
+    redis.call('HDEL', 'PREFIX_NODE' .. old .. ':clients', ARGV[1])
+    redis.call('HSET', KEYS[5], ARGV[1], ARGV[5])
+  end
 elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
   return {-1, 0, 0, {}, {}}
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+  redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
   redis.call('HSET', KEYS[5], ARGV[1], ARGV[5])
   redis.call('ZADD', KEYS[4], redis.call('HLEN', KEYS[1]), ARGV[5])
 end
@@ -76,14 +107,17 @@ for i, member in ipairs(members) do
   end
 end
 return {status, seq, cached, chat, players}
-"""
+""".replace("PREFIX_NODE", f"{PREFIX}node:")
 
-# KEYS: players, states, nodes; ARGV: client_id, state, client_id, state, ...
-# Stores states of players still in the room only (a late tick must not resurrect a leaver);
-# returns the ids of the server processes that hold players of the room.
+# KEYS: players, states, nodes; ARGV: node_id, client_id, state, client_id, state, ...
+# Stores states of players still in the room and owned by this node only (a late tick must not
+# resurrect a leaver, nor an older copy overwrite a newer one); returns the ids of the server
+# processes that hold players of the room.
 _STORE = """
-for i = 1, #ARGV, 2 do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+local node = ARGV[1] .. '/'
+for i = 2, #ARGV, 2 do
+  local owner = redis.call('HGET', KEYS[1], ARGV[i])
+  if owner and string.sub(owner, 1, #node) == node then
     redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
   end
 end
@@ -91,12 +125,17 @@ return redis.call('HKEYS', KEYS[3])
 """
 
 # KEYS: players, states, nodes, rooms, node_clients, seq
-# ARGV: client_id, room_id
-# Returns the seq of the PlayerLeft event if the player was in the room, 0 if it was not, -1
-# if it was the last one (the room's keys are gone: nobody is left to tell).
+# ARGV: client_id, room_id, owner or node_id, '1' if ARGV[3] is a node_id
+# Returns the seq of the PlayerLeft event if the player was in the room (owned as ARGV[3]
+# says), 0 if it was not, -1 if it was the last one (the room's keys are gone: nobody is left
+# to tell).
 _LEAVE = """
-local node = redis.call('HGET', KEYS[1], ARGV[1])
-if not node then
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then
+  return 0
+end
+local node = string.match(current, '^[^/]+')
+if (ARGV[4] == '1' and node ~= ARGV[3]) or (ARGV[4] ~= '1' and current ~= ARGV[3]) then
   return 0
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -195,15 +234,32 @@ def _room_keys(room_id: str, node_id: str) -> list[str]:
     ]
 
 
+def owner(node_id: str, connection_id: str) -> str:
+    return f"{node_id}/{connection_id}"
+
+
+async def player_claim(client_id: str, owner: str) -> str | None:
+    """A connection claims its token's player; returns the previous owner, if any."""
+    previous = await get_async().set(_player(client_id), owner, ex=PLAYER_CLAIM_SECONDS, get=True)
+    return _text(previous) if isinstance(previous, bytes | str) else None
+
+
+async def player_unclaim(client_id: str, owner: str) -> None:
+    """The claim ends with its connection, unless a newer one has claimed the player since."""
+    await _script(get_async(), _UNCLAIM, [_player(client_id)], [owner])
+
+
 async def player_join(
-    *, room_id: str, client_id: str, node_id: str, state: bytes, max_players: int
+    *, room_id: str, client_id: str, owner: str, state: bytes, max_players: int
 ) -> Joined:
-    """Add a player to a room unless it is full; returns every player's state, joiner included."""
+    """Add a player to a room unless it is full; returns every player's state, joiner included.
+    A player already in the room under another owner is taken over by this one (REJOINED)."""
+    node_id = owner.partition("/")[0]
     reply = await _script(
         get_async(),
         _JOIN,
         _room_keys(room_id, node_id),
-        [client_id, node_id, state, max_players, room_id],
+        [client_id, owner, state, max_players, room_id, node_id],
     )
     status, seq, cached, chat, flat = reply
     room_state = [(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
@@ -227,11 +283,18 @@ async def chat_fill(room_id: str, items: list[bytes]) -> None:
             await pipe.execute()
 
 
-async def player_leave(*, room_id: str, client_id: str, node_id: str) -> Departure:
-    """Remove a player from a room (idempotent)."""
-    reply = int(
-        await _script(get_async(), _LEAVE, _room_keys(room_id, node_id), [client_id, room_id])
-    )
+async def player_leave(
+    *, room_id: str, client_id: str, owner: str | None = None, node_id: str | None = None
+) -> Departure:
+    """Remove a player from a room if `owner` (one connection) or `node_id` (the reaper: any
+    connection of that process) holds it there; idempotent."""
+    if (owner is None) == (node_id is None):
+        raise ValueError("player_leave needs exactly one of owner and node_id")
+    holder, by_node = (node_id, "1") if node_id is not None else (owner, "0")
+    assert holder is not None
+    node = holder.partition("/")[0]
+    keys = _room_keys(room_id, node)
+    reply = int(await _script(get_async(), _LEAVE, keys, [client_id, room_id, holder, by_node]))
     if reply == 0:
         return Departure(LeaveStatus.ABSENT)
     if reply < 0:
@@ -239,11 +302,14 @@ async def player_leave(*, room_id: str, client_id: str, node_id: str) -> Departu
     return Departure(LeaveStatus.LEFT, reply)
 
 
-async def states_store(batch: Mapping[str, Mapping[str, bytes]]) -> dict[str, list[str]]:
+async def states_store(
+    node_id: str, batch: Mapping[str, Mapping[str, bytes]]
+) -> dict[str, list[str]]:
     """Write one tick's latest states of many rooms in one round trip.
 
-    Returns, per room, the ids of the processes holding players of it (the tick sends a room's
-    batch only to the others among them).
+    Only the states of players that `node_id` owns are stored. Returns, per room, the ids of
+    the processes holding players of it (the tick sends a room's batch only to the others among
+    them).
     """
     client = get_async()
     rooms = list(batch)
@@ -251,7 +317,7 @@ async def states_store(batch: Mapping[str, Mapping[str, bytes]]) -> dict[str, li
         sha = await _sha(client, _STORE, reload=attempt == 2)
         async with client.pipeline(transaction=False) as pipe:
             for room_id in rooms:
-                args = [item for pair in batch[room_id].items() for item in pair]
+                args = [node_id, *(item for pair in batch[room_id].items() for item in pair)]
                 keys = [
                     _room(room_id, "players"),
                     _room(room_id, "states"),

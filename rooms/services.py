@@ -29,15 +29,23 @@ E = protocol.ErrorCode
 
 
 async def connection_open(connection: Connection) -> None:
-    """Register a socket with this process's hub. One player, one socket: an older connection of
-    the same player (same token subject) on this process is closed with 4410 and leaves its room
-    first, so this one can join as the same client_id."""
-    client_id = connection.session.client_id
-    for older in hub.connections_of(client_id, besides=connection):
+    """Register a socket with this process's hub. One player, one place, cluster-wide: an older
+    connection of the same player (same token subject) is closed with 4410 — on this process
+    at once, leaving its room first so this one can join as the same client_id; on another
+    process through the channel layer, and its leave removes nothing this one holds."""
+    session = connection.session
+    for older in hub.connections_of(session.client_id, besides=connection):
         await older.close_with(protocol.CloseCode.REPLACED, "replaced by a newer connection")
         await session_end(older.session)
     hub.register(connection)
     await hub.ensure_started()
+    if session.authenticated:
+        previous = await presence.player_claim(session.client_id, hub.owner(session))
+        node_id, _, connection_id = (previous or "").partition("/")
+        if previous is not None and node_id != hub.node_id:
+            await hub.nodes.send_replace(
+                node_id, client_id=session.client_id, connection_id=connection_id
+            )
 
 
 async def connection_close(connection: Connection) -> None:
@@ -53,6 +61,8 @@ async def session_end(session: PlayerSession) -> None:
     await session.chats.settle()
     session.outbox.close()
     await room_leave(session=session)
+    if session.authenticated:
+        await presence.player_unclaim(session.client_id, hub.owner(session))
 
 
 # --- rooms -------------------------------------------------------------------------------------
@@ -122,7 +132,7 @@ async def room_join(*, session: PlayerSession, room_id: str, name: str, color: s
         joined = await presence.player_join(
             room_id=room_id,
             client_id=session.client_id,
-            node_id=hub.node_id,
+            owner=hub.owner(session),
             state=state,
             max_players=room.max_players,
         )
@@ -157,7 +167,7 @@ async def room_leave(*, session: PlayerSession) -> None:
     room_id, session.room_id = session.room_id, None
     if room_id is not None:
         await hub.leave(room_id, session.client_id)
-        await player_remove(room_id, session.client_id, hub.node_id)
+        await player_remove(room_id, session.client_id, owner=hub.owner(session))
 
 
 async def room_leave_requested(*, session: PlayerSession) -> None:

@@ -8,6 +8,7 @@ held-events gate of a joiner belongs to the hub (rooms.hub.Member).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -44,10 +45,29 @@ class Chain:
 
 
 class PlayerSession:
-    __slots__ = ("_client_id", "_token_name", "chats", "name", "outbox", "room_id", "room_pk")
+    __slots__ = (
+        "_authenticated",
+        "_client_id",
+        "_connection_id",
+        "_token_name",
+        "chats",
+        "name",
+        "outbox",
+        "room_id",
+        "room_pk",
+    )
 
-    def __init__(self, *, client_id: str, outbox: Outbox, token_name: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        outbox: Outbox,
+        authenticated: bool = False,
+        token_name: str | None = None,
+    ) -> None:
         self._client_id = client_id
+        self._connection_id = uuid.uuid4().hex
+        self._authenticated = authenticated
         self._token_name = token_name
         self.outbox = outbox
         self.chats = Chain()
@@ -59,6 +79,16 @@ class PlayerSession:
     def client_id(self) -> str:
         """From the token's subject (the same on every connection), else random per socket."""
         return self._client_id
+
+    @property
+    def connection_id(self) -> str:
+        """This connection's own id: with the node's, it names the owner of the player."""
+        return self._connection_id
+
+    @property
+    def authenticated(self) -> bool:
+        """The client_id comes from a token (the same player may connect again elsewhere)."""
+        return self._authenticated
 
     @property
     def token_name(self) -> str | None:

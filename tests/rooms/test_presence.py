@@ -1,6 +1,7 @@
 """The presence scripts against a real Redis: joins and leaves keep counts, limits and the room's
-event numbers exact; a tick's store never brings back a player who left; a dead node's players
-can be found and removed."""
+event numbers exact; a tick's store never brings back a player who left; a player is held by one
+connection (its owner) cluster-wide, and only that owner, or the reaper of its node, removes it;
+a dead node's players can be found."""
 
 from __future__ import annotations
 
@@ -11,16 +12,29 @@ from rooms.presence import Departure, JoinStatus, LeaveStatus
 from signight.redis import get_sync
 
 NODE = "node-a"
+OWNER = presence.owner(NODE, "conn-1")
 
 
-async def join(room_id: str, client_id: str, *, max_players: int = 16, state: bytes = b"{}"):
+async def join(
+    room_id: str,
+    client_id: str,
+    *,
+    max_players: int = 16,
+    state: bytes = b"{}",
+    owner: str = OWNER,
+):
     return await presence.player_join(
-        room_id=room_id, client_id=client_id, node_id=NODE, state=state, max_players=max_players
+        room_id=room_id, client_id=client_id, owner=owner, state=state, max_players=max_players
     )
 
 
-async def leave(room_id: str, client_id: str) -> Departure:
-    return await presence.player_leave(room_id=room_id, client_id=client_id, node_id=NODE)
+async def leave(room_id: str, client_id: str, owner: str = OWNER) -> Departure:
+    return await presence.player_leave(room_id=room_id, client_id=client_id, owner=owner)
+
+
+async def clients_in(room_id: str, node_id: str) -> list[str]:
+    """The players of this room that a node holds, as its reaper would find them."""
+    return sorted(c for c, room in await presence.node_clients(node_id) if room == room_id)
 
 
 async def test_a_join_numbers_its_event_and_returns_the_room_as_of_it(room_id) -> None:
@@ -64,7 +78,7 @@ async def test_a_store_after_a_leave_does_not_bring_the_player_back(room_id) -> 
     await join(room_id, "a")
     await join(room_id, "b")
     await leave(room_id, "b")
-    holders = await presence.states_store({room_id: {"a": b"A", "b": b"B"}})
+    holders = await presence.states_store(NODE, {room_id: {"a": b"A", "b": b"B"}})
     assert holders == {room_id: [NODE]}
     again = await join(room_id, "c")
     assert sorted(again.room_state) == [("a", b"A"), ("c", b"{}")]
@@ -88,3 +102,48 @@ async def test_a_node_whose_heartbeat_expired_is_dead_and_its_players_are_listed
     assert await presence.node_clients(NODE) == [("a", room_id)]
     assert await presence.node_claim_reap("node-gone", ttl=30) is True
     assert await presence.node_claim_reap("node-gone", ttl=30) is False, "one reaper wins"
+
+
+async def test_a_newer_connection_takes_the_player_over_and_the_old_ones_leave_removes_nothing(
+    room_id,
+) -> None:
+    newer = presence.owner("node-b", "conn-2")
+    await join(room_id, "p", state=b"old")
+    await join(room_id, "watcher")
+    takeover = await join(room_id, "p", state=b"new", owner=newer)
+    assert takeover.status is JoinStatus.REJOINED, "the room already shows this player"
+    assert await leave(room_id, "p") == Departure(LeaveStatus.ABSENT), "the old copy's leave"
+    assert await clients_in(room_id, NODE) == ["watcher"], "p moved to node-b"
+    assert await clients_in(room_id, "node-b") == ["p"]
+    assert await leave(room_id, "p", owner=newer) == Departure(LeaveStatus.LEFT, 4)
+
+
+async def test_the_reaper_removes_by_node_and_spares_a_player_taken_over_elsewhere(room_id) -> None:
+    await join(room_id, "stays")
+    await join(room_id, "moved")
+    await join(room_id, "moved", owner=presence.owner("node-b", "conn-2"))
+    reap = presence.player_leave
+    assert (await reap(room_id=room_id, client_id="moved", node_id=NODE)).status is (
+        LeaveStatus.ABSENT
+    )
+    assert (await reap(room_id=room_id, client_id="stays", node_id=NODE)).status is (
+        LeaveStatus.LEFT
+    )
+
+
+async def test_a_store_from_another_node_does_not_overwrite_the_owners_state(room_id) -> None:
+    await join(room_id, "p", state=b"mine")
+    await presence.states_store("node-b", {room_id: {"p": b"stale copy"}})
+    assert (await join(room_id, "q")).room_state[0] == ("p", b"mine")
+
+
+async def test_a_claim_answers_the_previous_owner_and_ends_only_with_its_own_connection() -> None:
+    first, second = presence.owner(NODE, "c1"), presence.owner("node-b", "c2")
+    client = f"claim-{id(first)}"
+    assert await presence.player_claim(client, first) is None
+    assert await presence.player_claim(client, second) == first
+    await presence.player_unclaim(client, first)  # the older connection ends: not its claim
+    assert await presence.player_claim(client, first) == second
+    await presence.player_unclaim(client, first)
+    assert await presence.player_claim(client, second) is None
+    await presence.player_unclaim(client, second)

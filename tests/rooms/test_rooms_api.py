@@ -17,7 +17,7 @@ def _join(room_id: str, client_id: str, max_players: int = 16) -> None:
     async_to_sync(presence.player_join)(
         room_id=room_id,
         client_id=client_id,
-        node_id="node-test",
+        owner="node-test/conn",
         state=b"{}",
         max_players=max_players,
     )
@@ -51,5 +51,5 @@ def test_rooms_are_listed_most_players_first(api, clean_redis) -> None:
 def test_a_room_whose_players_all_left_is_not_active(api, clean_redis) -> None:
     Room.objects.create(room_id="gone")
     _join("gone", "a")
-    async_to_sync(presence.player_leave)(room_id="gone", client_id="a", node_id="node-test")
+    async_to_sync(presence.player_leave)(room_id="gone", client_id="a", owner="node-test/conn")
     assert api.get("/rooms", HTTP_ACCEPT="application/json").json() == []
