@@ -5,6 +5,7 @@ hand); `Players` and `LivePlayers` open them for one test and close them all at 
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import base64
 import hashlib
@@ -41,7 +42,7 @@ def strict_json(text: str | bytes) -> Any:
     return json.loads(text, parse_constant=refuse, parse_float=finite)
 
 
-class GameClient:
+class GameClient(abc.ABC):
     """What a client says and hears (docs/protocol.md), whatever carries its frames.
 
     A transport gives `send_text` and `recv`; `recv_type` may skip frames of the types in
@@ -54,11 +55,12 @@ class GameClient:
     def __init__(self) -> None:
         self.client_id: str | None = None
 
-    async def send_text(self, text: str) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def send_text(self, text: str) -> None: ...
 
+    @abc.abstractmethod
     async def recv(self, timeout: float | None = None) -> dict[str, Any]:
-        raise NotImplementedError
+        """The next frame, parsed; TimeoutError after `timeout` seconds (default TIMEOUT)."""
 
     async def send(self, message: Any) -> None:
         await self.send_text(json.dumps(message, ensure_ascii=False))

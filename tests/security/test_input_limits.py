@@ -47,6 +47,7 @@ async def refused(socket: Socket, frame: str, expected: dict[str, str]) -> None:
 
 @pytest.fixture
 async def player(players: Players) -> Socket:
+    """An open socket in no room."""
     return await players.connect()
 
 
