@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from rooms.hub import hub
 from signight.redis import get_sync
+from tests.clients import LivePlayers, Players
 
 
 @pytest.fixture
@@ -34,3 +35,21 @@ async def fresh_hub() -> AsyncIterator[None]:
     """Each socket test gets a hub with no rooms; it is stopped (players removed) afterwards."""
     yield
     await hub.stop()
+
+
+@pytest.fixture
+async def players(fresh_hub: None) -> AsyncIterator[Players]:
+    """Opens in-process sockets (`await players.connect(...)`) and closes every one after the
+    test, pass or fail, before the hub stops."""
+    opened = Players()
+    yield opened
+    await opened.close_all()
+
+
+@pytest.fixture
+async def live_players() -> AsyncIterator[LivePlayers]:
+    """Opens sockets to real servers (`await live_players.connect(url)`, `live_players.raw(port)`)
+    and closes every one after the test, pass or fail."""
+    opened = LivePlayers()
+    yield opened
+    await opened.close_all()

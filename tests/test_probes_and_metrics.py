@@ -47,12 +47,11 @@ async def test_ready_is_503_once_a_loop_of_the_room_hub_has_died(async_client) -
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("fresh_hub")
-async def test_metrics_count_connections_messages_and_chat(async_client, room_id) -> None:
+async def test_metrics_count_connections_messages_and_chat(async_client, room_id, players) -> None:
     from rooms.hub import hub
-    from tests.rooms.sockets import Player
 
     before = hub.connection_count  # sockets other tests left open on this process
-    player = await Player().connect()
+    player = await players.connect()
     await player.join(room_id)
     await player.send({"type": "Chat", "message": "counted"})
     await player.recv_type("Chat")
@@ -69,7 +68,6 @@ async def test_metrics_count_connections_messages_and_chat(async_client, room_id
     assert 'signight_dependency_up{service="redis"} 1.0' in text
     assert 'signight_dependency_up{service="mongodb"} 1.0' in text
     assert "signight_active_rooms" in text and "signight_tick_duration_seconds_bucket" in text
-    await player.close()
 
 
 def _record(message: str, **extra: object) -> logging.LogRecord:

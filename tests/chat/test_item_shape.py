@@ -9,7 +9,6 @@ import pytest
 
 from chat.views import ChatHistoryView
 from rooms.protocol import ChatItem
-from tests.rooms.sockets import Player
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_hub")]
 
@@ -19,14 +18,13 @@ def test_the_history_serializer_has_the_fields_of_the_protocol_item() -> None:
     assert list(fields) == list(ChatItem.__struct_fields__)
 
 
-async def test_a_chat_frame_is_its_history_item_plus_its_type(async_client, room_id) -> None:
-    player = await Player().connect()
-    try:
-        await player.join(room_id, name="A")
-        await player.send({"type": "Chat", "message": "same\nitem"})
-        frame = await player.recv_type("Chat")
-    finally:
-        await player.close()
+async def test_a_chat_frame_is_its_history_item_plus_its_type(
+    async_client, room_id, players
+) -> None:
+    player = await players.connect()
+    await player.join(room_id, name="A")
+    await player.send({"type": "Chat", "message": "same\nitem"})
+    frame = await player.recv_type("Chat")
     response = await async_client.get("/chat/history", {"room_id": room_id})
     assert response.status_code == HTTPStatus.OK
     assert response.json()["messages"] == [{k: v for k, v in frame.items() if k != "type"}]

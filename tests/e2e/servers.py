@@ -1,4 +1,5 @@
-"""Real server processes (`manage.py serve`, uvicorn) for end-to-end tests, and a socket client."""
+"""Real server processes (`manage.py serve`, uvicorn) for end-to-end tests; their clients are in
+tests.clients (LiveSocket, RawSocket)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import websockets
 
 from devtools.services import free_port
 
@@ -108,44 +107,3 @@ class ServerProcess:
 
 def unique_db() -> str:
     return f"signight_e2e_{uuid.uuid4().hex[:8]}"
-
-
-class Client:
-    """A game client on a real socket (the `websockets` library)."""
-
-    def __init__(self, ws: websockets.ClientConnection) -> None:
-        self.ws = ws
-        self.client_id: str | None = None
-
-    @classmethod
-    async def connect(cls, url: str, **kwargs: Any) -> Client:
-        kwargs.setdefault("compression", None)
-        return cls(await websockets.connect(url, open_timeout=10, **kwargs))
-
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(message, ensure_ascii=False))
-
-    async def recv(self, timeout: float = 10) -> dict[str, Any]:
-        import asyncio
-
-        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
-
-    async def recv_type(self, kind: str, timeout: float = 10, **match: Any) -> dict[str, Any]:
-        """The next frame of this type (and matching fields); other frames are skipped."""
-        import asyncio
-
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            left = deadline - asyncio.get_running_loop().time()
-            frame = await self.recv(max(left, 0.01))
-            if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
-                return frame
-
-    async def join(self, room_id: str, name: str) -> dict[str, Any]:
-        await self.send({"type": "Join", "room_id": room_id, "name": name, "color": "#FF0000"})
-        welcome = await self.recv_type("Welcome")
-        self.client_id = welcome["client_id"]
-        return welcome
-
-    async def close(self) -> None:
-        await self.ws.close()

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.servers import Client, ServerProcess, migrate, server_env, unique_db
+from tests.clients import STATE, LiveSocket
+from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
 
 pytestmark = pytest.mark.e2e
-
-STATE = {"name": "A", "color": "#FF0000", "position": [1, 2, 3], "rotation": [1, 0, 0, 0]}
 
 
 def _server(**env: str) -> Iterator[ServerProcess]:
@@ -34,7 +33,7 @@ def default() -> Iterator[ServerProcess]:
     yield from _server()
 
 
-def _record_compression(client: Client) -> list[tuple[str, bool]]:
+def _record_compression(client: LiveSocket) -> list[tuple[str, bool]]:
     """(first bytes, RSV1) of every data frame the client's deflate extension decodes."""
     seen: list[tuple[str, bool]] = []
     extension = client.ws.protocol.extensions[0]
@@ -49,18 +48,19 @@ def _record_compression(client: Client) -> list[tuple[str, bool]]:
     return seen
 
 
-async def test_compression_is_off_unless_the_server_turns_it_on(default, room_id) -> None:
-    client = await Client.connect(default.ws_url, compression="deflate")
+async def test_compression_is_off_unless_the_server_turns_it_on(
+    default, room_id, live_players
+) -> None:
+    client = await live_players.connect(default.ws_url, compression="deflate")
     assert client.ws.protocol.extensions == []
     assert client.ws.response.headers.get("Sec-WebSocket-Extensions") is None
-    await client.close()
 
 
 async def test_state_updates_are_compressed_for_clients_that_negotiated_deflate(
-    deflating, room_id
+    deflating, room_id, live_players
 ) -> None:
-    compressed = await Client.connect(deflating.ws_url, compression="deflate")
-    plain = await Client.connect(deflating.ws_url)
+    compressed = await live_players.connect(deflating.ws_url, compression="deflate")
+    plain = await live_players.connect(deflating.ws_url)
     extensions = compressed.ws.response.headers["Sec-WebSocket-Extensions"]
     assert "permessage-deflate" in extensions and "server_no_context_takeover" in extensions
     assert plain.ws.protocol.extensions == []
@@ -81,5 +81,3 @@ async def test_state_updates_are_compressed_for_clients_that_negotiated_deflate(
     kinds = {text.split('"')[3]: rsv1 for text, rsv1 in frames}
     assert kinds["StateUpdate"] is True, "the room's shared frame, compressed once per tick"
     assert kinds["Chat"] is True, "events go through uvicorn's websockets path, compressed"
-    await compressed.close()
-    await plain.close()

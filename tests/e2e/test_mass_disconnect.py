@@ -7,18 +7,18 @@ import asyncio
 import pytest
 import redis
 
-from tests.e2e.servers import Client, ServerProcess, migrate, server_env, unique_db
+from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
 
 pytestmark = pytest.mark.e2e
 
 
-async def test_mass_disconnect_leaks_no_presence_or_group_membership(room_id) -> None:
+async def test_mass_disconnect_leaks_no_presence_or_group_membership(room_id, live_players) -> None:
     env = server_env(MONGODB_DB_NAME=unique_db(), WS_MAX_CONNECTIONS_PER_IP="0")
     migrate(env)
     server = ServerProcess(env).start()
     rooms = [f"{room_id}-{i}" for i in range(20)]
     try:
-        clients = await asyncio.gather(*(Client.connect(server.ws_url) for _ in range(200)))
+        clients = await asyncio.gather(*(live_players.connect(server.ws_url) for _ in range(200)))
         await asyncio.gather(*(c.join(rooms[i % 20], f"p{i}") for i, c in enumerate(clients)))
         live = redis.Redis.from_url(env["REDIS_URL"])
         assert all(live.hlen(f"sn:room:{r}:players") == 10 for r in rooms)

@@ -11,14 +11,13 @@ import pytest
 import redis
 import websockets
 
-from tests.e2e.servers import Client, ServerProcess, migrate, server_env, unique_db
+from tests.clients import STATE, LiveSocket
+from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
 
 pytestmark = pytest.mark.e2e
 
-STATE = {"name": "p", "color": "#FF0000", "position": [0, 0, 0], "rotation": [1, 0, 0, 0]}
 
-
-async def _play(client: Client, seen_chats: set[str], stop: asyncio.Event) -> int | None:
+async def _play(client: LiveSocket, seen_chats: set[str], stop: asyncio.Event) -> int | None:
     """Send Updates and a chat now and then until the server closes us; return the close code."""
     sent = 0
 
@@ -41,12 +40,12 @@ async def _play(client: Client, seen_chats: set[str], stop: asyncio.Event) -> in
     return client.ws.close_code, client.ws.close_reason
 
 
-async def test_sigterm_drains_and_loses_nothing(room_id) -> None:
+async def test_sigterm_drains_and_loses_nothing(room_id, live_players) -> None:
     db_name = unique_db()
     env = server_env(MONGODB_DB_NAME=db_name, SHUTDOWN_DRAIN_SECONDS="2")
     migrate(env)
     server = ServerProcess(env).start()
-    clients = [await Client.connect(server.ws_url) for _ in range(4)]
+    clients = [await live_players.connect(server.ws_url) for _ in range(4)]
     for i, client in enumerate(clients):
         await client.join(room_id, f"p{i}")
     seen: set[str] = set()
@@ -62,10 +61,10 @@ async def test_sigterm_drains_and_loses_nothing(room_id) -> None:
             break
         await asyncio.sleep(0.05)
     assert status == 503
-    late = await websockets.connect(server.ws_url, open_timeout=5)
+    late = await live_players.connect(server.ws_url, open_timeout=5)
     with pytest.raises(websockets.ConnectionClosed):
-        await asyncio.wait_for(late.recv(), 5)
-    assert late.close_code == 1001
+        await asyncio.wait_for(late.ws.recv(), 5)
+    assert late.ws.close_code == 1001
 
     closes = await asyncio.gather(*players)
     assert all(close == (1001, "server shutting down; reconnect") for close in closes), closes

@@ -9,11 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.servers import Client, ServerProcess, migrate, server_env, unique_db
+from tests.clients import STATE
+from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
 
 pytestmark = pytest.mark.e2e
-
-STATE = {"name": "A", "color": "#FF0000", "position": [1, 2, 3], "rotation": [1, 0, 0, 0]}
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +36,12 @@ def _count(server: ServerProcess, room_id: str) -> int:
     return next((r["player_count"] for r in rooms if r["room_id"] == room_id), 0)
 
 
-async def test_a_room_spans_two_processes(two_servers, room_id) -> None:
+async def test_a_room_spans_two_processes(two_servers, room_id, live_players) -> None:
     one, two = two_servers
-    alice = await Client.connect(one.ws_url)
-    bob = await Client.connect(f"ws://127.0.0.1:{two.http_port}/")  # either port serves the socket
+    alice = await live_players.connect(one.ws_url)
+    bob = await live_players.connect(
+        f"ws://127.0.0.1:{two.http_port}/"
+    )  # either port serves the socket
     await alice.join(room_id, "Alice")
     assert _count(two, room_id) == 1
 
@@ -84,11 +85,13 @@ async def test_a_room_spans_two_processes(two_servers, room_id) -> None:
     assert _count(two, room_id) == 0
 
 
-async def test_players_of_a_killed_process_leave_within_30_seconds(two_servers, room_id) -> None:
+async def test_players_of_a_killed_process_leave_within_30_seconds(
+    two_servers, room_id, live_players
+) -> None:
     survivor_server, doomed_server = two_servers
-    survivor = await Client.connect(survivor_server.ws_url)
+    survivor = await live_players.connect(survivor_server.ws_url)
     await survivor.join(room_id, "Survivor")
-    doomed = [await Client.connect(doomed_server.ws_url) for _ in range(3)]
+    doomed = [await live_players.connect(doomed_server.ws_url) for _ in range(3)]
     for i, client in enumerate(doomed):
         await client.join(room_id, f"Doomed{i}")
     assert _count(survivor_server, room_id) == 4
@@ -101,4 +104,3 @@ async def test_players_of_a_killed_process_leave_within_30_seconds(two_servers, 
         gone.add(left["client_id"])
     assert gone == {c.client_id for c in doomed}
     assert _count(survivor_server, room_id) == 1
-    await survivor.close()

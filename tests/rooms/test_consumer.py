@@ -5,23 +5,47 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 
 from chat.models import ChatMessage
 from rooms.models import Room
-from tests.rooms.sockets import STATE, Player
+from tests.clients import STATE, Players, Socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_hub")]
 
 
-async def test_join_returns_welcome_with_the_joiner_and_chat_history(room_id) -> None:
+@dataclass(frozen=True)
+class TwoPlayers:
+    """A and B in the test's room, B joined second; `joined` is the PlayerJoined A got for B."""
+
+    a: Socket
+    b: Socket
+    welcome_a: dict[str, Any]
+    welcome_b: dict[str, Any]
+    joined: dict[str, Any]
+
+
+@pytest.fixture
+async def two_players(players: Players, room_id: str) -> TwoPlayers:
+    a = await players.connect()
+    welcome_a = await a.join(room_id, name="A")
+    b = await players.connect()
+    welcome_b = await b.join(room_id, name="B")
+    joined = await a.recv_type("PlayerJoined")
+    return TwoPlayers(a, b, welcome_a, welcome_b, joined)
+
+
+async def test_join_returns_welcome_with_the_joiner_and_chat_history(room_id, players) -> None:
     room = await database_sync_to_async(Room.objects.create)(room_id=room_id)
     await database_sync_to_async(ChatMessage.objects.create)(
         room=room, client_id="old", name="Old", message="hello"
     )
-    a = await Player().connect()
+    a = await players.connect()
     welcome = await a.join(room_id, name="플레이어1", color="#FF0000")
     assert welcome == {
         "type": "Welcome",
@@ -49,28 +73,19 @@ async def test_join_returns_welcome_with_the_joiner_and_chat_history(room_id) ->
             }
         ],
     }
-    await a.close()
 
 
-async def test_second_player_sees_the_first_and_the_first_gets_player_joined(room_id) -> None:
-    a = await Player().connect()
-    await a.join(room_id, name="A")
-    b = await Player().connect()
-    welcome = await b.join(room_id, name="B")
+async def test_second_player_sees_the_first_and_the_first_gets_player_joined(two_players) -> None:
+    a, b = two_players.a, two_players.b
+    welcome = two_players.welcome_b
     assert {p["client_id"] for p in welcome["room_state"]} == {a.client_id, b.client_id}
-    joined = await a.recv_type("PlayerJoined")
+    joined = two_players.joined
     assert joined["client_id"] == b.client_id and joined["state"]["name"] == "B"
     assert await b.nothing_more(), await b.recv()
-    await a.close()
-    await b.close()
 
 
-async def test_updates_are_coalesced_into_one_state_update_per_tick(room_id) -> None:
-    a = await Player().connect()
-    await a.join(room_id)
-    b = await Player().connect()
-    await b.join(room_id)
-    await a.recv_type("PlayerJoined")
+async def test_updates_are_coalesced_into_one_state_update_per_tick(two_players) -> None:
+    a, b = two_players.a, two_players.b
     for x in range(5):
         await a.send({"type": "Update", "state": {**STATE, "position": [x, 0, 0]}})
     update = await b.recv_type("StateUpdate")
@@ -86,16 +101,10 @@ async def test_updates_are_coalesced_into_one_state_update_per_tick(room_id) -> 
         "position": [4.0, 0.0, 0.0],
         "rotation": [1.0, 0.0, 0.0, 0.0],
     }
-    await a.close()
-    await b.close()
 
 
-async def test_chat_reaches_everyone_and_is_persisted_first(room_id) -> None:
-    a = await Player().connect()
-    await a.join(room_id, name="A")
-    b = await Player().connect()
-    await b.join(room_id, name="B")
-    await a.recv_type("PlayerJoined")
+async def test_chat_reaches_everyone_and_is_persisted_first(two_players, room_id) -> None:
+    a, b = two_players.a, two_players.b
     await b.send({"type": "Chat", "message": "  안녕하세요!  "})
     to_a, to_b = await a.recv_type("Chat"), await b.recv_type("Chat")
     assert to_a == to_b
@@ -110,12 +119,12 @@ async def test_chat_reaches_everyone_and_is_persisted_first(room_id) -> None:
     }
     stored = await database_sync_to_async(ChatMessage.objects.get)(pk=to_a["id"])
     assert stored.message == "안녕하세요!" and stored.client_id == b.client_id
-    await a.close()
-    await b.close()
 
 
-async def test_chat_that_cannot_be_persisted_gets_chat_unavailable(room_id, monkeypatch) -> None:
-    a = await Player().connect()
+async def test_chat_that_cannot_be_persisted_gets_chat_unavailable(
+    room_id, monkeypatch, players
+) -> None:
+    a = await players.connect()
     await a.join(room_id)
 
     def broken(rows: object) -> None:
@@ -129,51 +138,38 @@ async def test_chat_that_cannot_be_persisted_gets_chat_unavailable(room_id, monk
         "code": "chat_unavailable",
         "message": "chat is unavailable right now; the message was not sent",
     }
-    await a.close()
 
 
-async def test_leave_tells_the_others_and_keeps_the_connection(room_id) -> None:
-    a = await Player().connect()
-    await a.join(room_id)
-    b = await Player().connect()
-    await b.join(room_id)
-    await a.recv_type("PlayerJoined")
+async def test_leave_tells_the_others_and_keeps_the_connection(two_players) -> None:
+    a, b = two_players.a, two_players.b
     await b.send({"type": "Leave"})
     assert await a.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": b.client_id}
     await b.send({"type": "Leave"})
     assert (await b.recv_type("Error"))["code"] == "not_in_room"
     await b.send({"type": "Ping", "t": 1})
     assert await b.recv_type("Pong") == {"type": "Pong", "t": 1}
-    await a.close()
-    await b.close()
 
 
-async def test_disconnect_tells_the_others(room_id) -> None:
-    a = await Player().connect()
-    await a.join(room_id)
-    b = await Player().connect()
-    await b.join(room_id)
-    await a.recv_type("PlayerJoined")
+async def test_disconnect_tells_the_others(two_players) -> None:
+    a, b = two_players.a, two_players.b
     await b.close()
     assert await a.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": b.client_id}
-    await a.close()
 
 
-async def test_joining_another_room_leaves_the_first(room_id) -> None:
-    a = await Player().connect()
-    await a.join(room_id)
-    b = await Player().connect()
-    await b.join(room_id)
-    await a.recv_type("PlayerJoined")
+async def test_joining_another_room_leaves_the_first(two_players, room_id) -> None:
+    a, b = two_players.a, two_players.b
     welcome = await b.join(room_id + "-2")
     assert [p["client_id"] for p in welcome["room_state"]] == [b.client_id]
     assert (await a.recv_type("PlayerLeft"))["client_id"] == b.client_id
-    await a.close()
-    await b.close()
 
 
-def _slow_chat_store(monkeypatch, release: threading.Event) -> None:
-    """The database holds the first chat until `release` is set (a slow MongoDB)."""
+@pytest.fixture
+def slow_chat_store(
+    two_players: TwoPlayers, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[threading.Event]:
+    """After the two players joined, the database holds the first chat until the event is set
+    (a slow MongoDB); it is set at the end of the test in any case, so no thread is left waiting."""
+    release = threading.Event()
     store = ChatMessage.objects.bulk_create
     calls = itertools.count()
 
@@ -183,23 +179,14 @@ def _slow_chat_store(monkeypatch, release: threading.Event) -> None:
         return store(rows)
 
     monkeypatch.setattr(ChatMessage.objects, "bulk_create", slow)
+    yield release
+    release.set()
 
 
-async def _two_players_and_a_slow_chat_store(
-    room_id: str, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Player, Player, threading.Event]:
-    a = await Player().connect()
-    await a.join(room_id, name="A")
-    b = await Player().connect()
-    await b.join(room_id, name="B")
-    await a.recv_type("PlayerJoined")
-    release = threading.Event()
-    _slow_chat_store(monkeypatch, release)
-    return a, b, release
-
-
-async def test_a_slow_chat_store_does_not_hold_up_the_senders_updates(room_id, monkeypatch) -> None:
-    a, b, release = await _two_players_and_a_slow_chat_store(room_id, monkeypatch)
+async def test_a_slow_chat_store_does_not_hold_up_the_senders_updates(
+    two_players, slow_chat_store
+) -> None:
+    a, b, release = two_players.a, two_players.b, slow_chat_store
 
     await b.send({"type": "Chat", "message": "stored slowly"})
     await b.send({"type": "Update", "state": {**STATE, "position": [7, 0, 0]}})
@@ -209,14 +196,12 @@ async def test_a_slow_chat_store_does_not_hold_up_the_senders_updates(room_id, m
     release.set()
     chat = await a.recv_type("Chat")
     assert chat["message"] == "stored slowly"
-    await a.close()
-    await b.close()
 
 
 async def test_chats_of_one_socket_keep_their_order_and_a_leave_waits_for_them(
-    room_id, monkeypatch
+    two_players, slow_chat_store
 ) -> None:
-    a, b, release = await _two_players_and_a_slow_chat_store(room_id, monkeypatch)
+    a, b, release = two_players.a, two_players.b, slow_chat_store
 
     await b.send({"type": "Chat", "message": "first (slow)"})
     await b.send({"type": "Chat", "message": "second"})
@@ -227,26 +212,23 @@ async def test_chats_of_one_socket_keep_their_order_and_a_leave_waits_for_them(
     seen = [await a.recv_type("Chat"), await a.recv_type("Chat"), await a.recv_type("PlayerLeft")]
     assert [f.get("message") for f in seen] == ["first (slow)", "second", None]
     assert seen[2]["client_id"] == b.client_id
-    await a.close()
-    await b.close()
 
 
 @pytest.mark.parametrize(
     "message",
     [{"type": "Update", "state": STATE}, {"type": "Chat", "message": "hi"}, {"type": "Leave"}],
 )
-async def test_room_messages_before_join_get_not_in_room(message) -> None:
-    a = await Player().connect()
+async def test_room_messages_before_join_get_not_in_room(message, players) -> None:
+    a = await players.connect()
     await a.send(message)
     assert (await a.recv())["code"] == "not_in_room"
-    await a.close()
 
 
-async def test_a_full_room_refuses_the_next_player(room_id) -> None:
+async def test_a_full_room_refuses_the_next_player(room_id, players) -> None:
     await database_sync_to_async(Room.objects.create)(room_id=room_id, max_players=1)
-    a = await Player().connect()
+    a = await players.connect()
     await a.join(room_id)
-    b = await Player().connect()
+    b = await players.connect()
     await b.send({"type": "Join", "room_id": room_id, "name": "B"})
     error = await b.recv()
     assert error == {
@@ -254,53 +236,44 @@ async def test_a_full_room_refuses_the_next_player(room_id) -> None:
         "code": "room_full",
         "message": f"room {room_id} is full (1 players)",
     }
-    await a.close()
-    await b.close()
 
 
-async def test_a_closed_room_refuses_joins(room_id) -> None:
+async def test_a_closed_room_refuses_joins(room_id, players) -> None:
     await database_sync_to_async(Room.objects.create)(room_id=room_id, is_closed=True)
-    a = await Player().connect()
+    a = await players.connect()
     await a.send({"type": "Join", "room_id": room_id, "name": "A"})
     assert (await a.recv())["code"] == "room_closed"
-    await a.close()
 
 
-async def test_bad_messages_get_errors_and_the_next_good_message_works(room_id) -> None:
-    a = await Player().connect()
-    await a.send_raw("{not json")
+async def test_bad_messages_get_errors_and_the_next_good_message_works(room_id, players) -> None:
+    a = await players.connect()
+    await a.send_text("{not json")
     assert (await a.recv())["code"] == "invalid_json"
     await a.send({"type": "Dance"})
     assert (await a.recv())["code"] == "unknown_type"
     await a.send({"type": "Join", "room_id": room_id, "name": "A", "color": "blue"})
     error = await a.recv()
     assert error["code"] == "invalid_message" and "$.color" in error["message"]
-    await a.send_raw(data=b"\x00\x01")
+    await a.send_bytes(b"\x00\x01")
     assert (await a.recv())["code"] == "invalid_message"
     welcome = await a.join(room_id)
     assert welcome["room_id"] == room_id
-    await a.close()
 
 
-async def test_ping_is_answered_with_the_same_t() -> None:
-    a = await Player().connect()
+async def test_ping_is_answered_with_the_same_t(players) -> None:
+    a = await players.connect()
     await a.send({"type": "Ping", "t": {"sent": 123.5, "seq": [1, 2]}})
     assert await a.recv() == {"type": "Pong", "t": {"sent": 123.5, "seq": [1, 2]}}
-    await a.close()
 
 
 @pytest.mark.parametrize("path", ["/", "/ws/"])
-async def test_socket_answers_on_both_paths(path, room_id) -> None:
-    a = await Player(path).connect()
+async def test_socket_answers_on_both_paths(path, room_id, players) -> None:
+    a = await players.connect(path)
     assert (await a.join(room_id))["type"] == "Welcome"
-    await a.close()
 
 
-async def test_no_state_update_mentions_a_player_after_its_player_left(room_id) -> None:
-    a = await Player().connect()
-    await a.join(room_id)
-    b = await Player().connect()
-    await b.join(room_id)
+async def test_no_state_update_mentions_a_player_after_its_player_left(two_players) -> None:
+    a, b = two_players.a, two_players.b
     await b.send({"type": "Update", "state": STATE})
     await b.send({"type": "Leave"})
     await asyncio.sleep(0.2)
@@ -311,12 +284,10 @@ async def test_no_state_update_mentions_a_player_after_its_player_left(room_id) 
     assert "PlayerLeft" in kinds
     after = frames[kinds.index("PlayerLeft") + 1 :]
     assert all(b.client_id not in [p["client_id"] for p in f.get("players", [])] for f in after)
-    await a.close()
-    await b.close()
 
 
 async def test_database_access_still_closes_stale_connections_but_updates_skip_the_hop(
-    room_id, monkeypatch
+    room_id, monkeypatch, players
 ) -> None:
     """The consumer drops Channels' per-message aclose_old_connections() thread hop; the ORM is
     reached only through channels' database_sync_to_async, whose thread handler closes stale
@@ -331,7 +302,7 @@ async def test_database_access_still_closes_stale_connections_but_updates_skip_t
         return handler(self, *args, **kwargs)
 
     monkeypatch.setattr(channels.db.DatabaseSyncToAsync, "thread_handler", counting)
-    a = await Player().connect()
+    a = await players.connect()
     await a.join(room_id)
     assert calls == ["room_get_or_create", "chat_latest"]  # no recent chat in Redis yet
     for x in range(10):
@@ -342,4 +313,3 @@ async def test_database_access_still_closes_stale_connections_but_updates_skip_t
     await a.send({"type": "Chat", "message": "persisted"})
     await a.recv_type("Chat")
     assert calls == ["room_get_or_create", "chat_latest", "chat_messages_store"]
-    await a.close()

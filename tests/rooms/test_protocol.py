@@ -9,8 +9,7 @@ import pytest
 
 from rooms import protocol
 from rooms.protocol import ErrorCode, ProtocolError
-
-STATE = {"name": "p1", "color": "#FF0000", "position": [1, 2, 3], "rotation": [1, 0, 0, 0]}
+from tests.clients import STATE
 
 
 def parse(message: object) -> protocol.Message:

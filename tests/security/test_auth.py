@@ -24,15 +24,8 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from signight.auth import client_id_for
-from tests.security.sockets import (
-    SHORT_DEV_SECRET,
-    Socket,
-    claims,
-    hand_made,
-    hs256,
-    jwt_settings,
-    strict_json,
-)
+from tests.clients import Players, Socket, strict_json
+from tests.security.sockets import SHORT_DEV_SECRET, claims, hand_made, hs256, jwt_settings
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -118,12 +111,13 @@ ACCEPTED = {
 }
 
 
-def socket_for(carrier: str, token: str) -> Socket:
+async def socket_for(players: Players, carrier: str, token: str) -> Socket:
+    """An open socket that carries the token in the given way."""
     if carrier == "Authorization header":
-        return Socket(bearer=token)
+        return await players.connect(bearer=token)
     if carrier == "subprotocol":
-        return Socket(subprotocols=["bearer", token])
-    return Socket(f"/ws/?token={token}")
+        return await players.connect(subprotocols=["bearer", token])
+    return await players.connect(f"/ws/?token={token}")
 
 
 CARRIERS = ["Authorization header", "subprotocol", "query string"]
@@ -141,77 +135,70 @@ def own_state(name: str) -> dict[str, Any]:
 # --- the socket refuses ------------------------------------------------------------------------
 
 
-async def test_no_token_is_closed_with_4401_when_auth_is_required() -> None:
+async def test_no_token_is_closed_with_4401_when_auth_is_required(players) -> None:
     with override_settings(WS_AUTH_REQUIRED=True):
-        a = Socket()
-        assert await a.open() is None
+        a = await players.connect()
+        assert a.subprotocol is None
         assert await a.closed() == {"code": 4401, "reason": "a token is required"}
-    await a.close()
 
 
 @pytest.mark.parametrize("case", REFUSED.values(), ids=REFUSED.keys())
 @pytest.mark.parametrize("carrier", CARRIERS)
-async def test_a_bad_token_is_closed_with_4401_before_any_room_data(case, carrier) -> None:
+async def test_a_bad_token_is_closed_with_4401_before_any_room_data(case, carrier, players) -> None:
     with jwt_settings(WS_AUTH_REQUIRED=True, **case.settings):
-        a = socket_for(carrier, case.make())
+        a = await socket_for(players, carrier, case.make())
         # A browser that offered `bearer` must see it selected, or it fails the handshake (1006)
         # and never learns the 4401.
-        assert await a.open() == ("bearer" if carrier == "subprotocol" else None)
+        assert a.subprotocol == ("bearer" if carrier == "subprotocol" else None)
         closed = await a.closed()
     assert closed["code"] == 4401 and closed["reason"].startswith("invalid token")
-    await a.close()
 
 
-async def test_bearer_offered_without_a_token_is_closed_with_4401_and_bearer_selected() -> None:
+async def test_bearer_offered_without_a_token_is_closed_with_4401_and_bearer_selected(
+    players,
+) -> None:
     with override_settings(WS_AUTH_REQUIRED=True):
-        a = Socket(subprotocols=["bearer"])
-        assert await a.open() == "bearer"
+        a = await players.connect(subprotocols=["bearer"])
+        assert a.subprotocol == "bearer"
         assert await a.closed() == {"code": 4401, "reason": "a token is required"}
-    await a.close()
 
 
-async def test_the_first_carrier_present_decides(room_id) -> None:
+async def test_the_first_carrier_present_decides(room_id, players) -> None:
     """Authorization header, then the subprotocol pair, then ?token=: a bad header is not
     rescued by a good query string."""
     with override_settings(WS_AUTH_REQUIRED=True):
-        a = Socket(f"/ws/?token={hs256()}", bearer="garbage")
-        await a.open()
+        a = await players.connect(f"/ws/?token={hs256()}", bearer="garbage")
         assert (await a.closed())["code"] == 4401
         await a.close()
-        b = Socket("/ws/?token=garbage", subprotocols=["bearer", hs256()])
-        assert await b.open() == "bearer"
+        b = await players.connect("/ws/?token=garbage", subprotocols=["bearer", hs256()])
+        assert b.subprotocol == "bearer"
         assert (await b.join(room_id))["client_id"] == client_id_for("alice")
-    await b.close()
 
 
 @pytest.mark.parametrize("name", ["expired", "signed with another secret", "alg none"])
-async def test_a_bad_token_is_refused_even_when_auth_is_not_required(name) -> None:
+async def test_a_bad_token_is_refused_even_when_auth_is_not_required(name, players) -> None:
     with override_settings(WS_AUTH_REQUIRED=False):
-        a = Socket(bearer=REFUSED[name].make())
-        await a.open()
+        a = await players.connect(bearer=REFUSED[name].make())
         assert (await a.closed())["code"] == 4401
-    await a.close()
 
 
-async def test_a_refresh_token_is_not_an_access_token(api) -> None:
+async def test_a_refresh_token_is_not_an_access_token(api, players) -> None:
     """A refresh token (a day long, meant for /api/token/refresh/ only) must not open sockets."""
     user = await _user()
     tokens = (await _post(api, "/api/token/", {"username": user, "password": PASSWORD})).json()
     with override_settings(WS_AUTH_REQUIRED=True):
-        a = Socket(bearer=tokens["refresh"])
-        await a.open()
+        a = await players.connect(bearer=tokens["refresh"])
         assert (await a.closed())["code"] == 4401
-    await a.close()
 
 
 # --- the socket accepts ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("carrier", CARRIERS)
-async def test_a_valid_token_is_accepted_on_every_carrier(carrier, room_id) -> None:
+async def test_a_valid_token_is_accepted_on_every_carrier(carrier, room_id, players) -> None:
     with override_settings(WS_AUTH_REQUIRED=True):
-        a = socket_for(carrier, hs256(sub="alice", name="Alice"))
-        assert await a.open() == ("bearer" if carrier == "subprotocol" else None)
+        a = await socket_for(players, carrier, hs256(sub="alice", name="Alice"))
+        assert a.subprotocol == ("bearer" if carrier == "subprotocol" else None)
         welcome = await a.join(room_id, name="the Join name is ignored")
     alice = client_id_for("alice")
     assert welcome == {
@@ -221,46 +208,41 @@ async def test_a_valid_token_is_accepted_on_every_carrier(carrier, room_id) -> N
         "room_state": [{"client_id": alice, "state": own_state("Alice")}],
         "chat_history": [],
     }
-    await a.close()
 
 
 @pytest.mark.parametrize("case", ACCEPTED.values(), ids=ACCEPTED.keys())
-async def test_a_token_signed_as_configured_is_accepted(case, room_id) -> None:
+async def test_a_token_signed_as_configured_is_accepted(case, room_id, players) -> None:
     with jwt_settings(WS_AUTH_REQUIRED=True, **case.settings):
-        a = Socket(bearer=case.make())
-        await a.open()
+        a = await players.connect(bearer=case.make())
         welcome = await a.join(room_id)
     assert welcome["client_id"] == client_id_for("alice")
-    await a.close()
 
 
-async def test_the_same_subject_plays_as_the_same_client_id_on_every_connection(room_id) -> None:
+async def test_the_same_subject_plays_as_the_same_client_id_on_every_connection(
+    room_id, players
+) -> None:
     with override_settings(WS_AUTH_REQUIRED=True):
         ids = []
         for carrier in CARRIERS:
-            a = socket_for(carrier, hs256(sub="bob", name="Bob"))
-            await a.open()
+            a = await socket_for(players, carrier, hs256(sub="bob", name="Bob"))
             ids.append((await a.join(room_id))["client_id"])
             await a.close()
     assert ids == [client_id_for("bob")] * 3
 
 
-async def test_without_a_name_claim_the_join_name_is_used(room_id) -> None:
-    a = Socket(bearer=hs256(name=None))
-    await a.open()
+async def test_without_a_name_claim_the_join_name_is_used(room_id, players) -> None:
+    a = await players.connect(bearer=hs256(name=None))
     welcome = await a.join(room_id, name="Joiner")
     assert welcome["room_state"] == [
         {"client_id": client_id_for("alice"), "state": own_state("Joiner")}
     ]
-    await a.close()
 
 
-async def test_a_token_name_obeys_the_rules_of_a_join_name(room_id) -> None:
+async def test_a_token_name_obeys_the_rules_of_a_join_name(room_id, players) -> None:
     """Other players see the token's name as they see a Join name: no control characters, NFC.
     Cleaning it, falling back to the Join name or refusing the token (4401) all keep that."""
-    a = Socket(bearer=hs256(name="Eve\x1b[2J\u0007e\u0301"))
-    await a.open()
-    if not await a.silent(0.3):  # refused at once
+    a = await players.connect(bearer=hs256(name="Eve\x1b[2J\u0007e\u0301"))
+    if not await a.nothing_more(0.3):  # refused at once
         assert (await a.closed())["code"] == 4401
     else:
         await a.send({"type": "Join", "room_id": room_id, "name": "Eve"})
@@ -270,7 +252,6 @@ async def test_a_token_name_obeys_the_rules_of_a_join_name(room_id) -> None:
         name = welcome["room_state"][0]["state"]["name"]
         assert not any(unicodedata.category(char) == "Cc" for char in name), name
         assert name == unicodedata.normalize("NFC", name), name
-    await a.close()
 
 
 # --- HTTP: tokens, /chat/history, the public endpoints -------------------------------------------
@@ -288,7 +269,7 @@ async def _post(api: APIClient, path: str, body: dict[str, Any]) -> Any:
     return await database_sync_to_async(api.post)(path, body, format="json")
 
 
-async def test_api_token_for_a_django_user_opens_the_socket(api, room_id) -> None:
+async def test_api_token_for_a_django_user_opens_the_socket(api, room_id, players) -> None:
     username = await _user()
     response = await _post(api, "/api/token/", {"username": username, "password": PASSWORD})
     assert response.status_code == HTTPStatus.OK
@@ -296,8 +277,7 @@ async def test_api_token_for_a_django_user_opens_the_socket(api, room_id) -> Non
     access = response.json()["access"]
     subject = jwt.decode(access, options={"verify_signature": False})["sub"]
     with override_settings(WS_AUTH_REQUIRED=True):
-        a = Socket(bearer=access)
-        await a.open()
+        a = await players.connect(bearer=access)
         welcome = await a.join(room_id, name="ignored")
     assert welcome["client_id"] == client_id_for(subject)
     assert welcome["room_state"][0]["state"]["name"] == username
@@ -306,10 +286,8 @@ async def test_api_token_for_a_django_user_opens_the_socket(api, room_id) -> Non
     refreshed = await _post(api, "/api/token/refresh/", {"refresh": response.json()["refresh"]})
     assert refreshed.status_code == HTTPStatus.OK
     with override_settings(WS_AUTH_REQUIRED=True):
-        b = Socket(f"/ws/?token={refreshed.json()['access']}")
-        await b.open()
+        b = await players.connect(f"/ws/?token={refreshed.json()['access']}")
         assert (await b.join(room_id))["client_id"] == client_id_for(subject)
-    await b.close()
 
 
 async def test_api_token_refuses_a_wrong_password(api) -> None:
@@ -358,19 +336,16 @@ def test_health_and_rooms_stay_public(api, path, token) -> None:
     assert response.status_code == HTTPStatus.OK
 
 
-async def test_a_second_connection_with_the_same_token_replaces_the_first(room_id) -> None:
+async def test_a_second_connection_with_the_same_token_replaces_the_first(room_id, players) -> None:
     """client_id is stable per subject, so one player has one socket: the newer one wins."""
     token = hs256(sub="alice", name="Alice")
     with override_settings(WS_AUTH_REQUIRED=True):
-        watcher = Socket(bearer=hs256(sub="bob", name="Bob"))
-        await watcher.open()
+        watcher = await players.connect(bearer=hs256(sub="bob", name="Bob"))
         await watcher.join(room_id)
-        first = Socket(bearer=token)
-        await first.open()
+        first = await players.connect(bearer=token)
         await first.join(room_id)
         await watcher.recv_type("PlayerJoined")
-        second = Socket(bearer=token)
-        await second.open()
+        second = await players.connect(bearer=token)
         closed = await first.closed()
         assert (closed["code"], closed["reason"]) == (4410, "replaced by a newer connection")
         assert await watcher.recv_type("PlayerLeft") == {
@@ -382,6 +357,3 @@ async def test_a_second_connection_with_the_same_token_replaces_the_first(room_i
         [client_id_for("alice"), client_id_for("bob")]
     )
     assert (await watcher.recv_type("PlayerJoined"))["client_id"] == client_id_for("alice")
-    await first.close()
-    await second.close()
-    await watcher.close()

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rooms.protocol import MESSAGE_TYPES
-from tests.security.sockets import ERROR_CODES, STATE, Socket, strict_json
+from tests.clients import STATE, Socket, strict_json
+from tests.security.sockets import ERROR_CODES
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_hub")]
 
@@ -127,7 +128,8 @@ unicode_messages = st.one_of(
 
 
 async def answers_once_and_stays_open(send: Any) -> None:
-    """Open a socket, let `send` send one bad frame, check the answer, then Ping."""
+    """Open a socket, let `send` send one bad frame, check the answer, then Ping. The socket is
+    closed at the end of each example (a test's `players` would keep all 150 open to its end)."""
     with NO_LIMITS:
         socket = Socket()
         await socket.open()
@@ -143,7 +145,7 @@ async def answers_once_and_stays_open(send: Any) -> None:
         assert isinstance(frame["message"], str) and len(frame["message"]) <= 1000, frame
         assert "Traceback" not in text and 'File "' not in text, frame
         await socket.ping("after")
-        assert await socket.silent(0.05)
+        assert await socket.nothing_more(0.05)
     finally:
         await socket.close()
 
@@ -212,15 +214,13 @@ async def test_random_bytes_as_text_get_one_error_and_the_socket_stays_open(data
 
 
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
-async def test_a_pong_never_carries_nan_or_infinity(number) -> None:
+async def test_a_pong_never_carries_nan_or_infinity(number, players) -> None:
     """Ping's `t` is echoed as sent (the server never reads it); what is not JSON is refused."""
     with NO_LIMITS:
-        socket = Socket()
-        await socket.open()
+        socket = await players.connect()
     await socket.send_text(f'{{"type": "Ping", "t": {number}}}')
     assert await socket.recv() == {
         "type": "Error",
         "code": "invalid_message",
         "message": "frame contains NaN, Infinity or an invalid unicode escape",
     }
-    await socket.close()

@@ -12,46 +12,36 @@ import asyncio
 import pytest
 from django.test import override_settings
 
-from tests.security.sockets import Socket
-
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_hub")]
 
 
 @override_settings(WS_IDLE_TIMEOUT=2)
-async def test_pings_keep_a_socket_open_past_the_idle_timeout(room_id) -> None:
-    a = Socket()
-    await a.open()
+async def test_pings_keep_a_socket_open_past_the_idle_timeout(room_id, players) -> None:
+    a = await players.connect()
     await a.join(room_id)
     for i in range(12):  # 3.6 s of Pings, 0.3 s apart: longer than the timeout
         await a.ping(i)
         await asyncio.sleep(0.3)
     await a.ping("still open")
-    await a.close()
 
 
 @override_settings(WS_IDLE_TIMEOUT=2)
-async def test_a_silent_socket_is_closed_with_1001(room_id) -> None:
-    a = Socket()
-    await a.open()
+async def test_a_silent_socket_is_closed_with_1001(room_id, players) -> None:
+    a = await players.connect()
     await a.join(room_id)
     await a.ping()
     assert await a.closed(timeout=20) == {"code": 1001, "reason": "idle timeout"}
-    await a.close()
 
 
 @override_settings(WS_IDLE_TIMEOUT=2)
-async def test_a_socket_that_never_sends_is_closed_with_1001() -> None:
-    a = Socket()
-    await a.open()
+async def test_a_socket_that_never_sends_is_closed_with_1001(players) -> None:
+    a = await players.connect()
     assert await a.closed(timeout=20) == {"code": 1001, "reason": "idle timeout"}
-    await a.close()
 
 
 @override_settings(WS_IDLE_TIMEOUT=2)
-async def test_after_the_idle_close_the_room_is_told_the_player_left(room_id) -> None:
-    quiet, talker = Socket(), Socket()
-    await quiet.open()
-    await talker.open()
+async def test_after_the_idle_close_the_room_is_told_the_player_left(room_id, players) -> None:
+    quiet, talker = await players.connect(), await players.connect()
     await quiet.join(room_id, name="quiet")
     await talker.join(room_id, name="talker")
     await quiet.recv_type("PlayerJoined")
@@ -73,4 +63,3 @@ async def test_after_the_idle_close_the_room_is_told_the_player_left(room_id) ->
         assert frame == {"type": "PlayerLeft", "client_id": quiet.client_id}
     finally:
         pinger.cancel()
-    await talker.close()

@@ -19,9 +19,8 @@ import websockets
 from django.test import override_settings
 
 from rooms import protocol
-from tests.e2e.servers import Client, ServerProcess, server_env
-from tests.security.servers import RawSocket
-from tests.security.sockets import STATE, Socket
+from tests.clients import STATE, Players, Socket
+from tests.e2e.servers import ServerProcess, server_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_hub")]
 
@@ -47,11 +46,9 @@ async def refused(socket: Socket, frame: str, expected: dict[str, str]) -> None:
 
 
 @pytest.fixture
-async def player() -> Any:
-    socket = Socket()
-    await socket.open()
-    yield socket
-    await socket.close()
+async def player(players: Players) -> Socket:
+    """An open socket in no room."""
+    return await players.connect()
 
 
 # --- nesting ---------------------------------------------------------------------------------
@@ -374,8 +371,10 @@ def ping_of(size: int, filler: str) -> str:
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("filler", ["x", "\ud55c"], ids=["ascii", "3-byte characters"])
-async def test_16384_bytes_are_served_and_16385_close_with_1009(server, filler) -> None:
-    client = await Client.connect(server.ws_url)
+async def test_16384_bytes_are_served_and_16385_close_with_1009(
+    server, filler, live_players
+) -> None:
+    client = await live_players.connect(server.ws_url)
     frame = ping_of(16384, filler)
     await client.ws.send(frame)
     assert await client.recv() == {"type": "Pong", "t": json.loads(frame)["t"]}
@@ -383,22 +382,19 @@ async def test_16384_bytes_are_served_and_16385_close_with_1009(server, filler) 
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await asyncio.wait_for(client.ws.recv(), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
-    await client.close()
 
 
 @pytest.mark.e2e
-async def test_a_message_fragmented_past_the_limit_closes_with_1009(server) -> None:
-    client = await Client.connect(server.ws_url)
+async def test_a_message_fragmented_past_the_limit_closes_with_1009(server, live_players) -> None:
+    client = await live_players.connect(server.ws_url)
     await client.ws.send(["x" * 10_000, "y" * 10_000])  # two frames, each under the limit
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await asyncio.wait_for(client.ws.recv(), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
-    await client.close()
 
 
 @pytest.mark.e2e
-def test_invalid_utf8_in_a_text_frame_closes_with_1007(server) -> None:
-    raw = RawSocket(server.ws_port)
+async def test_invalid_utf8_in_a_text_frame_closes_with_1007(server, live_players) -> None:
+    raw = live_players.raw(server.ws_port)
     raw.send_frame(b'{"type": "Chat", "message": "\xff"}')
     assert raw.close_code() == 1007
-    raw.close()

@@ -19,7 +19,8 @@ import jwt
 import pytest
 import websockets
 
-from tests.e2e.servers import Client, server_env
+from tests.clients import LiveSocket
+from tests.e2e.servers import server_env
 from tests.security.servers import LoggedServer
 from tests.security.sockets import JWT_SECRET, claims
 
@@ -62,12 +63,12 @@ def logged_so_far(server: LoggedServer) -> None:
         time.sleep(0.1)
 
 
-async def pong(client: Client) -> None:
+async def pong(client: LiveSocket) -> None:
     await client.send({"type": "Ping", "t": 1})
     assert await client.recv() == {"type": "Pong", "t": 1}
 
 
-async def test_no_log_line_holds_a_token_and_every_line_is_json(server) -> None:
+async def test_no_log_line_holds_a_token_and_every_line_is_json(server, live_players) -> None:
     good = [token() for _ in range(4)]
     expired = token(exp=int(time.time()) - 60)
     forged = jwt.encode(claims(), "an-attacker-secret-of-32-bytes!!!", "HS256")
@@ -78,11 +79,11 @@ async def test_no_log_line_holds_a_token_and_every_line_is_json(server) -> None:
         (server.ws_url, {"additional_headers": {"Authorization": f"Bearer {good[2]}"}}),
         (server.ws_url, {"subprotocols": ["bearer", good[3]]}),
     ]:
-        client = await Client.connect(url, **kwargs)
+        client = await live_players.connect(url, **kwargs)
         await pong(client)
         await client.close()
     for bad in (expired, forged):
-        client = await Client.connect(f"{server.ws_url}?token={bad}")
+        client = await live_players.connect(f"{server.ws_url}?token={bad}")
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await client.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
@@ -103,12 +104,12 @@ async def test_no_log_line_holds_a_token_and_every_line_is_json(server) -> None:
 
 
 @pytest.mark.parametrize("key", ["tok%65n", "%74oken", "TOKEN"])
-async def test_a_token_under_a_percent_encoded_key_is_not_logged(server, key) -> None:
+async def test_a_token_under_a_percent_encoded_key_is_not_logged(server, key, live_players) -> None:
     """?tok%65n=<jwt> is ?token=<jwt> to the server (parse_qs decodes keys): either refuse it or
     redact it, but do not accept it and log it as it came."""
     secret = token()
     try:
-        client = await Client.connect(f"{server.ws_url}?{key}={secret}")
+        client = await live_players.connect(f"{server.ws_url}?{key}={secret}")
     except websockets.InvalidStatus:  # refused at the handshake: nothing accepted
         pass
     else:

@@ -6,11 +6,14 @@ Rules apply in that order: origin, token, address cap; a refused socket is not c
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import override_settings
 
 from rooms import admission
-from tests.security.sockets import SHORT_DEV_SECRET, Socket, hs256
+from tests.clients import Players, Socket
+from tests.security.sockets import SHORT_DEV_SECRET, hs256
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -21,13 +24,16 @@ pytestmark = [
 GAME = "https://play.signite.com"
 
 
-async def assert_open(socket: Socket, room_id: str) -> None:
-    await socket.open()
+async def assert_open(players: Players, room_id: str, **options: Any) -> Socket:
+    """A socket with these options (Socket's) is served: it joins the room. Returns it."""
+    socket = await players.connect(**options)
     assert (await socket.join(room_id))["type"] == "Welcome"
+    return socket
 
 
-async def assert_closed(socket: Socket, code: int, reason: str) -> None:
-    await socket.open()
+async def assert_closed(players: Players, code: int, reason: str, **options: Any) -> None:
+    """A socket with these options is closed with `code` and `reason`; its client then closes."""
+    socket = await players.connect(**options)
     assert await socket.closed() == {"code": code, "reason": reason}
     await socket.close()
 
@@ -36,11 +42,9 @@ async def assert_closed(socket: Socket, code: int, reason: str) -> None:
 
 
 @pytest.mark.parametrize("origin", [GAME, GAME + "/"])
-async def test_an_allowed_origin_is_served(origin, room_id) -> None:
+async def test_an_allowed_origin_is_served(origin, room_id, players) -> None:
     with override_settings(ALLOWED_ORIGINS=[GAME]):
-        a = Socket(origin=origin)
-        await assert_open(a, room_id)
-    await a.close()
+        await assert_open(players, room_id, origin=origin)
 
 
 @pytest.mark.parametrize(
@@ -54,141 +58,125 @@ async def test_an_allowed_origin_is_served(origin, room_id) -> None:
         "",
     ],
 )
-async def test_an_origin_not_in_the_list_is_closed_with_4503(origin) -> None:
+async def test_an_origin_not_in_the_list_is_closed_with_4503(origin, players) -> None:
     with override_settings(ALLOWED_ORIGINS=[GAME]):
-        await assert_closed(Socket(origin=origin), 4503, "origin not allowed")
+        await assert_closed(players, 4503, "origin not allowed", origin=origin)
 
 
-async def test_the_origin_is_checked_before_the_token() -> None:
+async def test_the_origin_is_checked_before_the_token(players) -> None:
     with override_settings(ALLOWED_ORIGINS=[GAME], WS_AUTH_REQUIRED=True):
         await assert_closed(
-            Socket(origin="https://evil.example", bearer=hs256()), 4503, "origin not allowed"
+            players, 4503, "origin not allowed", origin="https://evil.example", bearer=hs256()
         )
 
 
-async def test_an_empty_list_refuses_every_browser_origin(room_id) -> None:
+async def test_an_empty_list_refuses_every_browser_origin(room_id, players) -> None:
     """Production's default (ALLOWED_ORIGINS unset): only non-browser clients get in."""
     with override_settings(ALLOWED_ORIGINS=[]):
-        await assert_closed(Socket(origin=GAME), 4503, "origin not allowed")
-        a = Socket()
-        await assert_open(a, room_id)
-    await a.close()
+        await assert_closed(players, 4503, "origin not allowed", origin=GAME)
+        await assert_open(players, room_id)
 
 
 @pytest.mark.parametrize("origin", ["https://anything.example", "null"])
-async def test_a_star_allows_any_origin(origin, room_id) -> None:
+async def test_a_star_allows_any_origin(origin, room_id, players) -> None:
     with override_settings(ALLOWED_ORIGINS=["*"]):
-        a = Socket(origin=origin)
-        await assert_open(a, room_id)
-    await a.close()
+        await assert_open(players, room_id, origin=origin)
 
 
-async def test_no_origin_header_is_allowed_without_auth(room_id) -> None:
+async def test_no_origin_header_is_allowed_without_auth(room_id, players) -> None:
     with override_settings(ALLOWED_ORIGINS=[GAME], WS_AUTH_REQUIRED=False):
-        a = Socket()
-        await assert_open(a, room_id)
-    await a.close()
+        await assert_open(players, room_id)
 
 
-async def test_no_origin_header_still_needs_a_token_when_auth_is_required(room_id) -> None:
+async def test_no_origin_header_still_needs_a_token_when_auth_is_required(room_id, players) -> None:
     with override_settings(ALLOWED_ORIGINS=[GAME], WS_AUTH_REQUIRED=True):
-        await assert_closed(Socket(), 4401, "a token is required")
-        a = Socket(bearer=hs256())
-        await assert_open(a, room_id)
-    await a.close()
+        await assert_closed(players, 4401, "a token is required")
+        await assert_open(players, room_id, bearer=hs256())
 
 
 # --- connections per client address ----------------------------------------------------------
 
 
-async def test_the_cap_admits_exactly_the_cap_and_refuses_one_more(room_id) -> None:
+async def test_the_cap_admits_exactly_the_cap_and_refuses_one_more(room_id, players) -> None:
+    too_many = "too many connections from this address"
     with override_settings(WS_MAX_CONNECTIONS_PER_IP=3):
-        sockets = [Socket(client=("10.0.0.1", 1000 + i)) for i in range(3)]
-        for socket in sockets:
-            await assert_open(socket, room_id)
-        await assert_closed(
-            Socket(client=("10.0.0.1", 2000)), 4409, "too many connections from this address"
-        )
+        sockets = [
+            await assert_open(players, room_id, client=("10.0.0.1", 1000 + i)) for i in range(3)
+        ]
+        await assert_closed(players, 4409, too_many, client=("10.0.0.1", 2000))
         # The refused socket was not counted; another address has its own count.
-        await assert_closed(
-            Socket(client=("10.0.0.1", 2001)), 4409, "too many connections from this address"
-        )
-        other = Socket(client=("10.0.0.2", 1000))
-        await assert_open(other, room_id)
+        await assert_closed(players, 4409, too_many, client=("10.0.0.1", 2001))
+        await assert_open(players, room_id, client=("10.0.0.2", 1000))
         # A closed socket frees its place.
         await sockets.pop().close()
-        again = Socket(client=("10.0.0.1", 3000))
-        await assert_open(again, room_id)
-    for socket in [*sockets, other, again]:
-        await socket.close()
+        await assert_open(players, room_id, client=("10.0.0.1", 3000))
 
 
-async def test_zero_means_no_cap(room_id) -> None:
+async def test_zero_means_no_cap(room_id, players) -> None:
     with override_settings(WS_MAX_CONNECTIONS_PER_IP=0):
-        sockets = [Socket(client=("10.0.0.3", 1000 + i)) for i in range(60)]  # default cap: 50
-        for socket in sockets:
-            await socket.open()
+        sockets = [
+            await players.connect(client=("10.0.0.3", 1000 + i))
+            for i in range(60)  # default cap: 50
+        ]
         await sockets[-1].ping()
-    for socket in sockets:
-        await socket.close()
 
 
-async def test_sockets_refused_for_their_origin_or_token_are_not_counted() -> None:
+async def test_sockets_refused_for_their_origin_or_token_are_not_counted(players) -> None:
     with override_settings(
         WS_MAX_CONNECTIONS_PER_IP=1, ALLOWED_ORIGINS=[GAME], WS_AUTH_REQUIRED=True
     ):
         await assert_closed(
-            Socket(origin="https://evil.example", client=("10.0.0.4", 1)),
+            players,
             4503,
             "origin not allowed",
+            origin="https://evil.example",
+            client=("10.0.0.4", 1),
         )
-        await assert_closed(Socket(client=("10.0.0.4", 2)), 4401, "a token is required")
-        a = Socket(bearer=hs256(), client=("10.0.0.4", 3))
-        await a.open()
+        await assert_closed(players, 4401, "a token is required", client=("10.0.0.4", 2))
+        a = await players.connect(bearer=hs256(), client=("10.0.0.4", 3))
         await a.ping()
-    await a.close()
 
 
 def xff(value: str) -> list[tuple[bytes, bytes]]:
     return [(b"x-forwarded-for", value.encode())]
 
 
-async def test_x_forwarded_for_is_ignored_without_trusted_proxies() -> None:
+async def test_x_forwarded_for_is_ignored_without_trusted_proxies(players) -> None:
     """Anyone can write the header: without TRUSTED_PROXY_HOPS the peer address counts."""
     with override_settings(WS_MAX_CONNECTIONS_PER_IP=1, TRUSTED_PROXY_HOPS=0):
-        a = Socket(headers=xff("1.1.1.1"), client=("10.0.0.5", 1))
-        await a.open()
+        a = await players.connect(headers=xff("1.1.1.1"), client=("10.0.0.5", 1))
         await a.ping()
         await assert_closed(
-            Socket(headers=xff("2.2.2.2"), client=("10.0.0.5", 2)),
+            players,
             4409,
             "too many connections from this address",
+            headers=xff("2.2.2.2"),
+            client=("10.0.0.5", 2),
         )
-    await a.close()
 
 
-async def test_x_forwarded_for_is_honoured_behind_one_trusted_proxy() -> None:
+async def test_x_forwarded_for_is_honoured_behind_one_trusted_proxy(players) -> None:
     proxy = ("10.0.0.6", 0)
     with override_settings(WS_MAX_CONNECTIONS_PER_IP=1, TRUSTED_PROXY_HOPS=1):
-        a = Socket(headers=xff("1.1.1.1"), client=proxy)
-        b = Socket(headers=xff("2.2.2.2"), client=proxy)
-        for socket in (a, b):
-            await socket.open()
+        for forwarded in ("1.1.1.1", "2.2.2.2"):
+            socket = await players.connect(headers=xff(forwarded), client=proxy)
             await socket.ping()
         await assert_closed(
-            Socket(headers=xff("1.1.1.1"), client=proxy),
+            players,
             4409,
             "too many connections from this address",
+            headers=xff("1.1.1.1"),
+            client=proxy,
         )
         # A client cannot escape its count by writing its own X-Forwarded-For: the proxy appends
         # the address it saw, and that last entry is the one that counts.
         await assert_closed(
-            Socket(headers=xff("6.6.6.6, 1.1.1.1"), client=proxy),
+            players,
             4409,
             "too many connections from this address",
+            headers=xff("6.6.6.6, 1.1.1.1"),
+            client=proxy,
         )
-    await a.close()
-    await b.close()
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from django.test import override_settings
 
 from chat.models import ChatMessage
-from tests.security.sockets import STATE, Socket, strict_json
+from tests.clients import STATE, Socket, strict_json
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_hub")]
 
@@ -63,10 +63,10 @@ def x_of(frame: dict[str, Any], client_id: str | None) -> float | None:
 
 
 @override_settings(WS_UPDATE_RATE=5)
-async def test_update_bucket_passes_its_capacity_then_drops_with_one_error(clock, room_id) -> None:
-    a, b = Socket(), Socket()
-    await a.open()
-    await b.open()
+async def test_update_bucket_passes_its_capacity_then_drops_with_one_error(
+    clock, room_id, players
+) -> None:
+    a, b = await players.connect(), await players.connect()
     await a.join(room_id, name="A")
     await b.join(room_id, name="B")
     await a.recv_type("PlayerJoined")
@@ -80,19 +80,16 @@ async def test_update_bucket_passes_its_capacity_then_drops_with_one_error(clock
         limited(5),
         {"type": "Pong", "t": "after the excess"},
     ]
-    assert await b.silent(0.5)  # none of 6..19 reached the room
+    assert await b.nothing_more(0.5)  # none of 6..19 reached the room
 
     clock.advance(1.0)  # the bucket refills
     await a.send(update(100))
     assert x_of(await b.recv_type("StateUpdate"), a.client_id) == 100
-    await a.close()
-    await b.close()
 
 
 @override_settings(WS_UPDATE_RATE=1, WS_FLOOD_CLOSE_SECONDS=60)
-async def test_update_errors_come_at_most_once_a_second(clock, room_id) -> None:
-    a = Socket()
-    await a.open()
+async def test_update_errors_come_at_most_once_a_second(clock, room_id, players) -> None:
+    a = await players.connect()
     await a.join(room_id)
     for second in range(3):  # in each second one Update passes; three are dropped, one Error
         for _ in range(4):
@@ -102,13 +99,13 @@ async def test_update_errors_come_at_most_once_a_second(clock, room_id) -> None:
             {"type": "Pong", "t": f"second {second}"},
         ]
         clock.advance(1.0)
-    await a.close()
 
 
 @override_settings(WS_CHAT_BURST=3, WS_CHAT_RATE=5, WS_CHAT_PERIOD=10)
-async def test_chat_burst_passes_then_each_refused_message_gets_an_error(clock, room_id) -> None:
-    a = Socket()
-    await a.open()
+async def test_chat_burst_passes_then_each_refused_message_gets_an_error(
+    clock, room_id, players
+) -> None:
+    a = await players.connect()
     await a.join(room_id)
     for i in range(3):
         await a.send({"type": "Chat", "message": f"m{i}"})
@@ -127,15 +124,13 @@ async def test_chat_burst_passes_then_each_refused_message_gets_an_error(clock, 
         return sorted(rows.values_list("message", flat=True))
 
     assert await database_sync_to_async(stored)() == ["m0", "m1", "m2", "m5"]
-    await a.close()
 
 
 @override_settings(WS_UPDATE_RATE=2, WS_FLOOD_CLOSE_SECONDS=1)
 async def test_limited_for_flood_close_seconds_without_a_quiet_second_closes_4429(
-    clock, room_id
+    clock, room_id, players
 ) -> None:
-    a = Socket()
-    await a.open()
+    a = await players.connect()
     await a.join(room_id)
     for _ in range(3):  # t=0: two pass, the third is limited and the flood begins
         await a.send(update(1))
@@ -148,13 +143,11 @@ async def test_limited_for_flood_close_seconds_without_a_quiet_second_closes_442
     await a.send(update(3))
     await a.send(update(3))
     assert await a.closed() == {"code": 4429, "reason": "flooding"}
-    await a.close()
 
 
 @override_settings(WS_UPDATE_RATE=1, WS_FLOOD_CLOSE_SECONDS=1)
-async def test_a_quiet_second_restarts_the_flood_timer(clock, room_id) -> None:
-    a = Socket()
-    await a.open()
+async def test_a_quiet_second_restarts_the_flood_timer(clock, room_id, players) -> None:
+    a = await players.connect()
     await a.join(room_id)
     await a.send(update(1))
     await a.send(update(2))  # t=0: limited; a flood begins
@@ -166,17 +159,15 @@ async def test_a_quiet_second_restarts_the_flood_timer(clock, room_id) -> None:
     clock.advance(0.6)
     await a.send(update(5))  # t=2.1: 0.6 s into the new flood, 2.1 s after the first began
     assert await answers_until_pong(a, "t=2.1") == [{"type": "Pong", "t": "t=2.1"}]
-    await a.close()
 
 
 @pytest.mark.parametrize("kind", ["Update", "Chat"])
 @override_settings(
     WS_UPDATE_RATE=2, WS_CHAT_BURST=2, WS_CHAT_RATE=2, WS_CHAT_PERIOD=1, WS_FLOOD_CLOSE_SECONDS=1
 )
-async def test_a_client_that_keeps_flooding_is_closed_with_4429(room_id, kind) -> None:
+async def test_a_client_that_keeps_flooding_is_closed_with_4429(room_id, kind, players) -> None:
     """On the real clock: a message every 10 ms against a limit of 2 a second."""
-    a = Socket()
-    await a.open()
+    a = await players.connect()
     await a.join(room_id)
     message = update(1) if kind == "Update" else {"type": "Chat", "message": "spam"}
     frames: list[dict[str, Any]] = []
@@ -185,7 +176,7 @@ async def test_a_client_that_keeps_flooding_is_closed_with_4429(room_id, kind) -
         while True:
             await a.send(message)
             await asyncio.sleep(0.01)
-            while not await a.silent(0):
+            while not await a.nothing_more(0):
                 event = await a.event()
                 if event["type"] == "websocket.close":
                     return {"code": event["code"], "reason": event["reason"]}
@@ -194,4 +185,3 @@ async def test_a_client_that_keeps_flooding_is_closed_with_4429(room_id, kind) -
     assert await asyncio.wait_for(flood(), 30) == {"code": 4429, "reason": "flooding"}
     assert {frame["type"] for frame in frames} <= {"StateUpdate", "Chat", "Error"}
     assert {frame["code"] for frame in frames if frame["type"] == "Error"} == {"rate_limited"}
-    await a.close()

@@ -20,8 +20,9 @@ import psutil
 import pytest
 
 from rooms.outbox import Outbox
-from tests.e2e.servers import Client, migrate, server_env, unique_db
-from tests.security.servers import Closed, LoggedServer, RawSocket
+from tests.clients import STATE, Closed, LiveSocket, RawSocket
+from tests.e2e.servers import migrate, server_env, unique_db
+from tests.security.servers import LoggedServer
 
 # --- the Outbox alone, over a stand-in for uvicorn's protocol ----------------------------------
 
@@ -129,7 +130,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedServer]:
 class FastPlayer:
     """Sends a big Update every 50 ms and reads everything, counting StateUpdates per second."""
 
-    client: Client
+    client: LiveSocket
     name: str
     start: float
     per_second: collections.Counter[int] = field(default_factory=collections.Counter)
@@ -139,13 +140,7 @@ class FastPlayer:
     async def send_updates(self, stop: asyncio.Event) -> None:
         i = 0
         while not stop.is_set():
-            state = {
-                "name": self.name,
-                "color": "#00FF00",
-                "position": [i % 100, 0, 0],
-                "rotation": [1, 0, 0, 0],
-                "modelUrl": MODEL_URL,
-            }
+            state = {**STATE, "name": self.name, "position": [i % 100, 0, 0], "modelUrl": MODEL_URL}
             await self.client.send({"type": "Update", "state": state})
             i += 1
             await asyncio.sleep(0.05)
@@ -170,13 +165,13 @@ def rss(pid: int) -> int:
 
 @pytest.mark.e2e
 async def test_a_client_that_stops_reading_is_cut_off_and_its_room_plays_on(
-    server, room_id
+    server, room_id, live_players
 ) -> None:
     assert server.proc is not None
     start = time.monotonic()
     players = []
     for i in range(FAST_PLAYERS):
-        client = await Client.connect(server.ws_url)
+        client = await live_players.connect(server.ws_url)
         await client.join(room_id, f"fast{i}")
         players.append(FastPlayer(client, f"fast{i}", start))
     stop = asyncio.Event()
@@ -188,7 +183,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_its_room_plays_on(
         baseline = peak = rss(server.proc.pid)
 
         # The slow client: a receive buffer of a few KiB, a Join, and then it never reads.
-        slow = RawSocket(server.ws_port, rcvbuf=4096)
+        slow = live_players.raw(server.ws_port, rcvbuf=4096)
         slow.send_json({"type": "Join", "room_id": room_id, "name": "slow"})
         stalled_from = int(time.monotonic() - start) + 1
 
@@ -231,10 +226,6 @@ async def test_a_client_that_stops_reading_is_cut_off_and_its_room_plays_on(
     assert slow is not None
     with contextlib.suppress(Closed):
         assert await asyncio.to_thread(slow.close_code) == 1008
-    slow.close()
 
     # Memory stayed bounded: 32 frames and a transport buffer, not the whole backlog.
     assert peak - baseline < 50 * MiB, f"RSS grew by {(peak - baseline) / MiB:.1f} MiB"
-
-    for player in players:
-        await player.client.close()
