@@ -1,0 +1,142 @@
+"""One player, one place, cluster-wide (issue 11): the same token connecting on another process
+replaces the older connection (4410), and nothing the older copy or its process does afterwards
+— its leave, its ticks, its reaping after a crash — removes or overwrites the newer copy.
+
+The older copy's process is paused (SIGSTOP) while the newer copy joins, so the newer copy takes
+the room entry over before the older one can leave: the order a crash, a stall or a drain gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from tests.clients import STATE, LiveSocket
+from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
+from tests.security.sockets import JWT_SECRET, claims
+
+pytestmark = pytest.mark.e2e
+
+TTL = 3  # PRESENCE_TTL_SECONDS: a dead process is reaped within TTL + 5 s
+
+
+@pytest.fixture(scope="module")
+def env() -> dict[str, str]:
+    env = server_env(
+        MONGODB_DB_NAME=unique_db(), JWT_SECRET=JWT_SECRET, PRESENCE_TTL_SECONDS=str(TTL)
+    )
+    migrate(env)
+    return env
+
+
+@pytest.fixture
+def servers(env) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    old, new = ServerProcess(env).start(), ServerProcess(env).start()
+    yield old, new
+    for server in (old, new):
+        if server.proc is not None and server.proc.poll() is None:
+            server.signal(signal.SIGCONT)  # a test that failed while it was paused
+        server.stop()
+
+
+def token(subject: str) -> str:
+    return jwt.encode(claims(sub=subject, name=subject.title()), JWT_SECRET, algorithm="HS256")
+
+
+def count(server: ServerProcess, room_id: str) -> int:
+    status, rooms = server.get("/rooms")
+    assert status == 200
+    return next((r["player_count"] for r in rooms if r["room_id"] == room_id), 0)
+
+
+async def close_code(client: LiveSocket, timeout: float) -> int | None:
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                await client.ws.recv()
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None
+
+
+async def frames_for(client: LiveSocket, seconds: float) -> list[dict[str, Any]]:
+    """Everything the client receives in the next `seconds`."""
+    frames: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (left := deadline - loop.time()) > 0:
+        try:
+            frames.append(await client.recv(timeout=left))
+        except TimeoutError:
+            break
+    return frames
+
+
+async def player_on_paused_process_then_taken_over(
+    servers: tuple[ServerProcess, ServerProcess], room_id: str, live_players: Any
+) -> tuple[LiveSocket, LiveSocket, LiveSocket, str]:
+    """A watcher and the new copy on `new`; the old copy on `old`, which is paused (SIGSTOP)
+    while the new copy connects and joins. Returns (watcher, old copy, new copy, client_id)."""
+    old, new = servers
+    watcher = await live_players.connect(new.ws_url)
+    await watcher.join(room_id, "Watcher")
+    first = await live_players.connect(f"{old.ws_url}?token={token('pat')}")
+    await first.join(room_id, "Ignored")  # the token names the player
+    player = first.client_id
+    await watcher.recv_type("PlayerJoined", client_id=player)
+
+    old.signal(signal.SIGSTOP)
+    second = await live_players.connect(f"{new.ws_url}?token={token('pat')}")
+    welcome = await second.join(room_id, "Pat")
+    assert second.client_id == player, "the same token subject is the same player"
+    assert sorted(p["client_id"] for p in welcome["room_state"]) == sorted(
+        [player, watcher.client_id]
+    ), "the player is listed once"
+    return watcher, first, second, player
+
+
+async def test_the_older_connection_on_another_process_is_replaced_and_its_leave_removes_nothing(
+    servers, room_id, live_players
+) -> None:
+    old, new = servers
+    watcher, first, second, player = await player_on_paused_process_then_taken_over(
+        servers, room_id, live_players
+    )
+    old.signal(signal.SIGCONT)
+    assert await close_code(first, timeout=5) == 4410
+
+    await second.send({"type": "Update", "state": {**STATE, "position": [9, 0, 0]}})
+    seen = await frames_for(watcher, 2.0)
+    assert not [f for f in seen if f["type"] in ("PlayerLeft", "PlayerJoined")], (
+        "the others saw the same player all along: no PlayerLeft, no second PlayerJoined"
+    )
+    states = [p for f in seen if f["type"] == "StateUpdate" for p in f["players"]]
+    relayed = {**STATE, "position": [9.0, 0.0, 0.0], "rotation": [1.0, 0.0, 0.0, 0.0]}
+    assert {"client_id": player, "state": relayed} in states
+    assert count(old, room_id) == count(new, room_id) == 2
+
+    await second.send({"type": "Leave"})
+    assert await watcher.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": player}
+    assert count(new, room_id) == 1
+
+
+async def test_reaping_the_older_copys_crashed_process_spares_the_newer_copy(
+    servers, room_id, live_players
+) -> None:
+    old, new = servers
+    watcher, _first, second, _player = await player_on_paused_process_then_taken_over(
+        servers, room_id, live_players
+    )
+    old.signal(signal.SIGKILL)
+    old.proc.wait(5)
+
+    seen = await frames_for(watcher, TTL + 5 + 2)  # the dead process is reaped meanwhile
+    assert not [f for f in seen if f["type"] == "PlayerLeft"]
+    assert count(new, room_id) == 2
+    await second.send({"type": "Ping", "t": 1})
+    assert await second.recv_type("Pong") == {"type": "Pong", "t": 1}
