@@ -48,7 +48,7 @@ class CloseCode(enum.IntEnum):
     TRY_AGAIN_LATER = 1013  # a backing service (Redis) is unreachable right now
     UNAUTHORIZED = 4401  # missing/invalid token: reconnect with a fresh one
     TOO_MANY_CONNECTIONS = 4409  # too many sockets from one address: close one, then retry
-    REPLACED = 4410  # the same player connected again (same token subject) on this server
+    REPLACED = 4410  # the same player (token subject) connected again, on any process
     RATE_LIMITED = 4429  # kept flooding past WS_FLOOD_CLOSE_SECONDS: back off, then retry
     FORBIDDEN_ORIGIN = 4503  # page origin not allowed: reconnecting will not help
 
