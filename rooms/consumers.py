@@ -27,7 +27,7 @@ from rooms import admission, protocol, services
 from rooms.limits import Action, Guard
 from rooms.outbox import Outbox
 from rooms.session import PlayerSession
-from signight import lifecycle, metrics
+from signight import errors, lifecycle, metrics
 from signight.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -109,10 +109,12 @@ class GameConsumer(AsyncWebsocketConsumer):
             await self.failed(exc)
 
     async def failed(self, exc: Exception) -> None:
-        """A DomainError becomes an Error frame; anything else closes 1011, logged, no details."""
-        if isinstance(exc, DomainError):
-            metrics.ERRORS.labels(exc.code).inc()
-            await self.outbox.put(protocol.error(exc.code, str(exc)))
+        """A DomainError (a backing service's outage included: `unavailable`) becomes an Error
+        frame; anything else closes 1011, logged, no details."""
+        domain = errors.as_domain_error(exc)
+        if domain is not None:
+            metrics.ERRORS.labels(domain.code).inc()
+            await self.outbox.put(protocol.error(domain.code, str(domain)))
             return
         logger.error("unexpected error serving a client", exc_info=exc, extra=self.log_context())
         await self.close_with(C.INTERNAL_ERROR, "internal error")

@@ -185,13 +185,14 @@ class RoomHub:
 
     async def join(self, room_id: str, session: PlayerSession) -> None:
         """Receive the room's events for this session from now on, held until `welcomed`."""
-        room = self.rooms.get(room_id)
-        if room is None:
-            room = self.rooms[room_id] = LocalRoom()
-            self.tick.open_room(room_id)
+        if room_id not in self.rooms:
+            # Subscribe first: a failure (Redis down) leaves no room here that hears nothing.
             assert self.nodes.channel is not None
             await broadcast.subscribe(room_id, self.nodes.channel)
-        room.members[session.client_id] = Member(session)
+            if room_id not in self.rooms:
+                self.rooms[room_id] = LocalRoom()
+                self.tick.open_room(room_id)
+        self.rooms[room_id].members[session.client_id] = Member(session)
 
     async def welcomed(self, room_id: str, client_id: str, seq: int) -> None:
         """The Welcome (the room as of event `seq`) is sent: release the newer held events."""

@@ -1,6 +1,9 @@
-"""Domain errors with snake_case codes, and their one translation into DRF responses.
+"""Domain errors with snake_case codes, what counts as a backing service being unavailable, and
+the one translation of both into DRF responses.
 
-The socket's translation (DomainError -> Error frame) lives in rooms.consumers.
+The socket's translation (DomainError -> Error frame) lives in rooms.consumers; both use
+`as_domain_error`, so a Redis or MongoDB outage is `unavailable` on either side, never a 500 or
+a close 1011.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from http import HTTPStatus
 from typing import Any
 
 import redis
+from django.db import DatabaseError
 from pymongo.errors import PyMongoError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -36,19 +40,25 @@ class Unavailable(DomainError):
     http_status = HTTPStatus.SERVICE_UNAVAILABLE
 
 
+# Redis (redis-py), MongoDB (pymongo, and Django's DatabaseError around it) not answering.
+BACKING_SERVICE_ERRORS = (redis.RedisError, PyMongoError, DatabaseError)
+
+
+def as_domain_error(exc: BaseException) -> DomainError | None:
+    """The DomainError a client sees for `exc`, or None for a bug (logged, 500 / close 1011)."""
+    if isinstance(exc, DomainError):
+        return exc
+    if isinstance(exc, BACKING_SERVICE_ERRORS):
+        logger.warning("backing service unavailable: %s: %s", type(exc).__name__, exc)
+        return Unavailable("A backing service is unavailable; retry shortly.")
+    return None
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus DomainError as {"code", "detail"} and no 500 page for anything else."""
-    if isinstance(exc, DomainError):
-        return Response({"code": exc.code, "detail": str(exc)}, status=exc.http_status)
-    if isinstance(exc, (redis.RedisError, PyMongoError)):
-        logger.warning("backing service unavailable: %s", exc)
-        return Response(
-            {
-                "code": Unavailable.code,
-                "detail": "A backing service is unavailable; retry shortly.",
-            },
-            status=HTTPStatus.SERVICE_UNAVAILABLE,
-        )
+    domain = as_domain_error(exc)
+    if domain is not None:
+        return Response({"code": domain.code, "detail": str(domain)}, status=domain.http_status)
     response = exception_handler(exc, context)
     if response is None:
         logger.exception("unhandled error in %s", context.get("view").__class__.__name__)

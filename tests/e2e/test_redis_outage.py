@@ -1,0 +1,75 @@
+"""A Redis outage, for real (issue 11, first part): a server whose Redis is killed keeps its
+sockets open; Updates are still accepted, a Join that cannot be served gets Error `unavailable`
+(never close 1011), and once Redis is back a Join is served again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from devtools.services import Service, start_redis
+from tests.clients import STATE, LiveSocket
+from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def redis() -> Iterator[Service]:
+    service = start_redis()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def server(redis: Service) -> Iterator[ServerProcess]:
+    env = server_env(MONGODB_DB_NAME=unique_db(), REDIS_URL=redis.url)
+    migrate(env)
+    process = ServerProcess(env).start()
+    yield process
+    process.stop()
+
+
+async def next_of(client: LiveSocket, *kinds: str) -> dict:
+    while True:
+        frame = await client.recv()
+        if frame["type"] in kinds:
+            return frame
+
+
+async def pong(client: LiveSocket, t: int) -> dict:
+    """The next Error or Pong after a Ping: a socket that still answers."""
+    await client.send({"type": "Ping", "t": t})
+    return await next_of(client, "Pong", "Error")
+
+
+async def test_while_redis_is_down_sockets_stay_open_and_a_join_gets_unavailable(
+    redis, server, room_id, live_players
+) -> None:
+    player = await live_players.connect(server.ws_url)
+    await player.join(room_id, "P")
+    assert await pong(player, 0) == {"type": "Pong", "t": 0}  # the Join has finished
+
+    redis.stop(kill=True)
+    await player.send({"type": "Update", "state": STATE})
+    assert await pong(player, 1) == {"type": "Pong", "t": 1}, "an Update does no I/O: accepted"
+
+    await player.send({"type": "Join", "room_id": room_id + "-b", "name": "P"})
+    error = await player.recv_type("Error")
+    assert error == {
+        "type": "Error",
+        "code": "unavailable",
+        "message": "A backing service is unavailable; retry shortly.",
+    }
+    assert await pong(player, 2) == {"type": "Pong", "t": 2}, "still open: no 1011"
+
+    redis.restart()
+    for _attempt in range(20):
+        await player.send({"type": "Join", "room_id": room_id + "-b", "name": "P"})
+        frame = await next_of(player, "Welcome", "Error")
+        if frame["type"] == "Welcome":
+            break
+        await asyncio.sleep(0.5)
+    assert frame["type"] == "Welcome" and frame["room_id"] == room_id + "-b"
