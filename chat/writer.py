@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from chat.models import ChatMessage
 from signight.loops import PerLoop
@@ -21,15 +22,22 @@ from signight.loops import PerLoop
 MAX_BATCH = 500
 
 
+class QueueFull(Exception):
+    """More rows are waiting than the writer's limit (a slow or hung database)."""
+
+
 class BatchWriter:
-    def __init__(self, insert: Callable[[list[Any]], list[Any]]) -> None:
+    def __init__(self, insert: Callable[[list[Any]], list[Any]], *, limit: int) -> None:
         self._insert = insert  # sync: stores the rows, returns them stored (in order)
+        self._limit = limit
         self._queue: list[tuple[Any, asyncio.Future[Any]]] = []
         self._task: asyncio.Task[None] | None = None
 
     async def store(self, row: Any) -> Any:
         """Store `row` with whatever else is waiting; returns it stored, or raises the error
-        its batch failed with."""
+        its batch failed with; QueueFull at once when `limit` rows are already waiting."""
+        if len(self._queue) >= self._limit:
+            raise QueueFull(f"{self._limit} chat messages are waiting to be stored")
         loop = asyncio.get_running_loop()
         stored = loop.create_future()
         self._queue.append((row, stored))
@@ -59,7 +67,7 @@ def chat_messages_store(rows: list[ChatMessage]) -> list[ChatMessage]:
     return ChatMessage.objects.bulk_create(rows)
 
 
-_writer = PerLoop(lambda: BatchWriter(chat_messages_store))
+_writer = PerLoop(lambda: BatchWriter(chat_messages_store, limit=settings.CHAT_WRITE_QUEUE_LIMIT))
 
 
 async def chat_message_store(row: ChatMessage) -> ChatMessage:

@@ -14,7 +14,7 @@ from django.db import IntegrityError
 
 from chat.models import ChatMessage
 from chat.selectors import chat_latest
-from chat.writer import chat_message_store
+from chat.writer import QueueFull, chat_message_store
 from rooms import broadcast, presence, protocol
 from rooms.hub import hub, player_remove
 from rooms.models import Room
@@ -211,8 +211,11 @@ def chat_post(*, session: PlayerSession, message: str, on_error: OnError) -> Non
 async def _chat_send(room_id: str, row: ChatMessage) -> None:
     try:
         stored = await chat_message_store(row)
-    except Exception:
-        logger.exception("chat persistence failed in room %s", room_id)
+    except Exception as exc:
+        if isinstance(exc, QueueFull):
+            logger.warning("chat refused in room %s: %s", room_id, exc)
+        else:
+            logger.exception("chat persistence failed in room %s", room_id)
         raise DomainError(
             "chat is unavailable right now; the message was not sent", code=E.CHAT_UNAVAILABLE
         ) from None

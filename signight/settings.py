@@ -39,6 +39,10 @@ MONGODB_URL = env.url(
     "MONGODB_URL", default="mongodb://mongo:27017", schemes=("mongodb", "mongodb+srv")
 )
 MONGODB_DB_NAME = env.str("MONGODB_DB_NAME", default="signight_websocket")
+# Every MongoDB operation's deadline (pymongo's timeoutMS): a hung database is an error, not a wait.
+MONGODB_TIMEOUT_MS = env.int("MONGODB_TIMEOUT_MS", default="5000", min=100)
+# Chats waiting to be stored, per process; beyond it a Chat gets chat_unavailable at once.
+CHAT_WRITE_QUEUE_LIMIT = env.int("CHAT_WRITE_QUEUE_LIMIT", default="1000", min=1)
 
 # --- Game socket ----------------------------------------------------------------------------
 TICK_RATE = env.int("TICK_RATE", default="20", min=1, max=120)
@@ -124,7 +128,11 @@ DATABASES = {
         "ENGINE": "django_mongodb_backend",
         "HOST": MONGODB_URL,
         "NAME": MONGODB_DB_NAME,
-        "OPTIONS": {"serverSelectionTimeoutMS": 5000, "connectTimeoutMS": 5000},
+        "OPTIONS": {
+            "serverSelectionTimeoutMS": 5000,
+            "connectTimeoutMS": 5000,
+            "timeoutMS": MONGODB_TIMEOUT_MS,
+        },
     },
 }
 DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"

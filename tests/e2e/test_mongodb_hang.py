@@ -1,0 +1,68 @@
+"""A MongoDB that hangs, for real (issue 11, part): the database process is paused (SIGSTOP). A
+Chat gets `chat_unavailable` within MONGODB_TIMEOUT_MS instead of waiting for ever, the socket
+stays open, and once the database answers again chat works without a restart."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from devtools.services import Service, start_secantus
+from tests.clients import LiveSocket
+from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT_MS = 1000
+
+
+@pytest.fixture
+def mongodb() -> Iterator[Service]:
+    service = start_secantus()
+    yield service
+    service.proc.send_signal(signal.SIGCONT)  # a test that failed while it was paused
+    service.stop()
+
+
+@pytest.fixture
+def server(mongodb: Service) -> Iterator[ServerProcess]:
+    env = server_env(
+        MONGODB_URL=mongodb.url, MONGODB_DB_NAME=unique_db(), MONGODB_TIMEOUT_MS=str(TIMEOUT_MS)
+    )
+    migrate(env)
+    process = ServerProcess(env).start()
+    yield process
+    process.stop()
+
+
+async def next_of(client: LiveSocket, *kinds: str, timeout: float = 10) -> dict:
+    while True:
+        frame = await client.recv(timeout=timeout)
+        if frame["type"] in kinds:
+            return frame
+
+
+async def test_a_chat_while_mongodb_hangs_is_refused_in_time_and_chat_recovers(
+    mongodb, server, room_id, live_players
+) -> None:
+    player = await live_players.connect(server.ws_url)
+    await player.join(room_id, "P")
+
+    mongodb.proc.send_signal(signal.SIGSTOP)
+    await player.send({"type": "Chat", "message": "into the void"})
+    # Without a deadline the insert would wait for ever: no answer within next_of's 10 s.
+    refused = await next_of(player, "Chat", "Error")
+    assert refused == {
+        "type": "Error",
+        "code": "chat_unavailable",
+        "message": "chat is unavailable right now; the message was not sent",
+    }
+    await player.send({"type": "Ping", "t": 1})
+    assert await next_of(player, "Pong") == {"type": "Pong", "t": 1}
+
+    mongodb.proc.send_signal(signal.SIGCONT)
+    await player.send({"type": "Chat", "message": "back"})
+    echo = await next_of(player, "Chat", "Error")
+    assert echo["type"] == "Chat" and echo["message"] == "back"
