@@ -65,12 +65,27 @@ return 0
 """
 
 
+# A room's event numbers start from Redis' clock in microseconds, not from 1: after a restart
+# that lost the data, new events still number above every earlier one, so no connected client
+# drops them as already seen (they stay below 2^53: exact in JavaScript). Used by the scripts
+# that number events; redis.replicate_commands() lets a Redis 6 script write after TIME.
+_NEXT_SEQ = """
+redis.replicate_commands()
+local function next_seq(key)
+  if redis.call('EXISTS', key) == 0 then
+    local now = redis.call('TIME')
+    redis.call('SET', key, string.format('%.0f', tonumber(now[1]) * 1000000 + tonumber(now[2])))
+  end
+  return redis.call('INCR', key)
+end
+"""
+
 # KEYS: players, states, nodes, rooms, node_clients, seq, chat
 # ARGV: client_id, owner, state, max_players, room_id, node_id
 # Returns {status, seq, chat cached (0/1), {chat items}, {client, state, client, state ...}};
 # status 1 joined, 0 already in (a newer connection of the player takes the entry over), -1
 # full. `seq` numbers the PlayerJoined event; players and chat are the room as of that event.
-_JOIN = """
+_JOIN = _NEXT_SEQ + """
 local status = 1
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then
@@ -94,7 +109,7 @@ else
   redis.call('ZADD', KEYS[4], redis.call('HLEN', KEYS[1]), ARGV[5])
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-local seq = redis.call('INCR', KEYS[6])
+local seq = next_seq(KEYS[6])
 local cached = redis.call('EXISTS', KEYS[7])
 local chat = redis.call('LRANGE', KEYS[7], 0, -1)
 local players = {}
@@ -129,7 +144,7 @@ return redis.call('HKEYS', KEYS[3])
 # Returns the seq of the PlayerLeft event if the player was in the room (owned as ARGV[3]
 # says), 0 if it was not, -1 if it was the last one (the room's keys are gone: nobody is left
 # to tell).
-_LEAVE = """
+_LEAVE = _NEXT_SEQ + """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if not current then
   return 0
@@ -151,21 +166,30 @@ if left == 0 then
   return -1
 end
 redis.call('ZADD', KEYS[4], left, ARGV[2])
-return redis.call('INCR', KEYS[6])
+return next_seq(KEYS[6])
 """.replace("PREFIX_NODE_CLIENTS", f"'{PREFIX}node:'")
 
 
 CHAT_RECENT = 50  # a Welcome's chat history: the room's latest messages
 CHAT_KEEP_SECONDS = 7 * 24 * 3600
 
+# The recent list exists only once seeded from MongoDB (chat_fill, which starts it with an empty
+# marker item so that a room without chat is seeded too): a list that Redis lost is not restarted
+# by the next chat, so a Welcome's history never starts at a Redis restart.
 # KEYS: chat, seq; ARGV: item JSON, keep. Appends and numbers the Chat event atomically, so a
 # joiner's snapshot either has the message in its history or gets the event, never both.
-_CHAT = f"""
-redis.call('RPUSH', KEYS[1], ARGV[1])
-redis.call('LTRIM', KEYS[1], -{CHAT_RECENT}, -1)
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return redis.call('INCR', KEYS[2])
+_CHAT = (
+    _NEXT_SEQ
+    + f"""
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('RPUSH', KEYS[1], ARGV[1])
+  redis.call('LTRIM', KEYS[1], -{CHAT_RECENT}, -1)
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return next_seq(KEYS[2])
 """
+)
+_SEEDED = b""  # the marker item chat_fill puts first; readers skip it
 
 
 class JoinStatus(enum.Enum):
@@ -263,7 +287,8 @@ async def player_join(
     )
     status, seq, cached, chat, flat = reply
     room_state = [(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
-    return Joined(JoinStatus(int(status)), int(seq), room_state, list(chat) if cached else None)
+    recent = [item for item in chat if item != _SEEDED] if cached else None
+    return Joined(JoinStatus(int(status)), int(seq), room_state, recent)
 
 
 async def chat_append(room_id: str, item: bytes) -> int:
@@ -273,14 +298,15 @@ async def chat_append(room_id: str, item: bytes) -> int:
 
 
 async def chat_fill(room_id: str, items: list[bytes]) -> None:
-    """Seed a room's recent history from MongoDB where Redis has none (after a restart)."""
-    if items:
-        key = _room(room_id, "chat")
-        async with get_async().pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.rpush(key, *items)
-            pipe.expire(key, CHAT_KEEP_SECONDS)
-            await pipe.execute()
+    """Seed a room's recent history from MongoDB where Redis has none (a new room, or after a
+    restart): from now on each chat is appended to it."""
+    key = _room(room_id, "chat")
+    async with get_async().pipeline(transaction=True) as pipe:
+        pipe.delete(key)
+        pipe.rpush(key, _SEEDED, *items)
+        pipe.ltrim(key, -CHAT_RECENT, -1)
+        pipe.expire(key, CHAT_KEEP_SECONDS)
+        await pipe.execute()
 
 
 async def player_leave(

@@ -40,12 +40,9 @@ async def clients_in(room_id: str, node_id: str) -> list[str]:
 async def test_a_join_numbers_its_event_and_returns_the_room_as_of_it(room_id) -> None:
     first = await join(room_id, "a", state=b'{"n":"a"}')
     second = await join(room_id, "b", state=b'{"n":"b"}')
-    assert (first.status, first.seq, first.room_state) == (
-        JoinStatus.JOINED,
-        1,
-        [("a", b'{"n":"a"}')],
-    )
-    assert second.status is JoinStatus.JOINED and second.seq == 2
+    assert (first.status, first.room_state) == (JoinStatus.JOINED, [("a", b'{"n":"a"}')])
+    assert first.seq > 10**15, "numbered from Redis' clock (microseconds), not from 1"
+    assert second.status is JoinStatus.JOINED and second.seq == first.seq + 1
     assert sorted(second.room_state) == [("a", b'{"n":"a"}'), ("b", b'{"n":"b"}')]
     assert second.chat is None, "no recent chat in Redis yet"
 
@@ -59,16 +56,16 @@ async def test_joining_again_is_a_rejoin_that_refreshes_the_state(room_id) -> No
 
 
 async def test_a_full_room_refuses_and_changes_nothing(room_id) -> None:
-    await join(room_id, "a", max_players=1)
+    first = await join(room_id, "a", max_players=1)
     full = await join(room_id, "b", max_players=1)
     assert (full.status, full.room_state) == (JoinStatus.FULL, [])
-    assert (await join(room_id, "c", max_players=2)).seq == 2, "the refusal used no number"
+    assert (await join(room_id, "c", max_players=2)).seq == first.seq + 1, "the refusal used none"
 
 
 async def test_leaving_tells_who_is_left_and_is_idempotent(room_id) -> None:
     await join(room_id, "a")
-    await join(room_id, "b")
-    assert await leave(room_id, "b") == Departure(LeaveStatus.LEFT, 3)
+    second = await join(room_id, "b")
+    assert await leave(room_id, "b") == Departure(LeaveStatus.LEFT, second.seq + 1)
     assert await leave(room_id, "b") == Departure(LeaveStatus.ABSENT)
     assert await leave(room_id, "a") == Departure(LeaveStatus.EMPTIED)
     assert (room_id, 1) not in presence.room_counts()
@@ -85,10 +82,28 @@ async def test_a_store_after_a_leave_does_not_bring_the_player_back(room_id) -> 
 
 
 async def test_chat_is_numbered_with_the_rooms_events_and_kept_for_the_welcome(room_id) -> None:
-    await join(room_id, "a")
-    assert await presence.chat_append(room_id, b'{"m":1}') == 2
+    first = await join(room_id, "a")
+    await presence.chat_fill(room_id, [])  # the first Welcome seeded the history from MongoDB
+    assert await presence.chat_append(room_id, b'{"m":1}') == first.seq + 1
     later = await join(room_id, "b")
-    assert (later.seq, later.chat) == (3, [b'{"m":1}'])
+    assert (later.seq, later.chat) == (first.seq + 2, [b'{"m":1}'])
+
+
+async def test_a_chat_is_not_kept_in_a_history_that_redis_lost(room_id) -> None:
+    """The next Welcome finds no history and fills it from MongoDB, the record (which has the
+    chat): a history restarted by the chat would hide every older message."""
+    first = await join(room_id, "a")
+    assert await presence.chat_append(room_id, b'{"m":1}') == first.seq + 1
+    assert (await join(room_id, "b")).chat is None
+
+
+async def test_event_numbers_after_redis_lost_its_data_are_above_every_earlier_one(
+    room_id,
+) -> None:
+    before = await join(room_id, "a")
+    get_sync().delete(f"sn:room:{room_id}:seq")  # what a restart without persistence does
+    after = await join(room_id, "b")
+    assert after.seq > before.seq
 
 
 @pytest.mark.usefixtures("clean_redis")
@@ -108,14 +123,14 @@ async def test_a_newer_connection_takes_the_player_over_and_the_old_ones_leave_r
     room_id,
 ) -> None:
     newer = presence.owner("node-b", "conn-2")
-    await join(room_id, "p", state=b"old")
+    first = await join(room_id, "p", state=b"old")
     await join(room_id, "watcher")
     takeover = await join(room_id, "p", state=b"new", owner=newer)
     assert takeover.status is JoinStatus.REJOINED, "the room already shows this player"
     assert await leave(room_id, "p") == Departure(LeaveStatus.ABSENT), "the old copy's leave"
     assert await clients_in(room_id, NODE) == ["watcher"], "p moved to node-b"
     assert await clients_in(room_id, "node-b") == ["p"]
-    assert await leave(room_id, "p", owner=newer) == Departure(LeaveStatus.LEFT, 4)
+    assert await leave(room_id, "p", owner=newer) == Departure(LeaveStatus.LEFT, first.seq + 3)
 
 
 async def test_the_reaper_removes_by_node_and_spares_a_player_taken_over_elsewhere(room_id) -> None:
