@@ -31,6 +31,8 @@ from signight import metrics
 
 logger = logging.getLogger(__name__)
 
+HEAL_MAX_PLAYERS = 1_000_000  # players put back were admitted already: no room is full to them
+
 
 @dataclass(slots=True, eq=False)
 class Member:
@@ -38,6 +40,7 @@ class Member:
     (`held`); after it, only events numbered above `welcome_seq` reach it."""
 
     session: PlayerSession
+    state: bytes  # its state at Join (put back in Redis if Redis lost its data)
     held: list[tuple[int, str]] | None = field(default_factory=list)
     welcome_seq: int = 0
 
@@ -71,7 +74,9 @@ class RoomHub:
         self.node_id = uuid.uuid4().hex
         self.rooms: dict[str, LocalRoom] = {}
         self._connections: set[Connection] = set()
-        self.nodes = Nodes(node_id=self.node_id, ttl=settings.PRESENCE_TTL_SECONDS, remove=_reap)
+        self.nodes = Nodes(
+            node_id=self.node_id, ttl=settings.PRESENCE_TTL_SECONDS, remove=_reap, heal=self.heal
+        )
         self.tick = Tick(
             node_id=self.node_id,
             period=1.0 / settings.TICK_RATE,
@@ -183,7 +188,7 @@ class RoomHub:
 
     # --- local rooms ---------------------------------------------------------------------------
 
-    async def join(self, room_id: str, session: PlayerSession) -> None:
+    async def join(self, room_id: str, session: PlayerSession, state: bytes) -> None:
         """Receive the room's events for this session from now on, held until `welcomed`."""
         if room_id not in self.rooms:
             # Subscribe first: a failure (Redis down) leaves no room here that hears nothing.
@@ -192,7 +197,7 @@ class RoomHub:
             if room_id not in self.rooms:
                 self.rooms[room_id] = LocalRoom()
                 self.tick.open_room(room_id)
-        self.rooms[room_id].members[session.client_id] = Member(session)
+        self.rooms[room_id].members[session.client_id] = Member(session, state)
 
     async def welcomed(self, room_id: str, client_id: str, seq: int) -> None:
         """The Welcome (the room as of event `seq`) is sent: release the newer held events."""
@@ -204,6 +209,22 @@ class RoomHub:
         for event_seq, frame in held:
             if event_seq > seq:
                 await member.session.outbox.put(frame)
+
+    async def heal(self) -> int:
+        """Redis lost its data: put every local player back in its room (no PlayerJoined: the
+        others know it); the next Updates bring their latest states."""
+        healed = 0
+        for room_id, room in list(self.rooms.items()):
+            for client_id, member in list(room.members.items()):
+                await presence.player_join(
+                    room_id=room_id,
+                    client_id=client_id,
+                    owner=self.owner(member.session),
+                    state=member.state,
+                    max_players=HEAL_MAX_PLAYERS,
+                )
+                healed += 1
+        return healed
 
     async def leave(self, room_id: str, client_id: str) -> bool:
         """Stop delivering the room to this player here (Redis is the caller's business); True

@@ -1,8 +1,11 @@
 """The nodes: this server process's registration in Redis (its channel and heartbeat), the
-channels of the others (where tick batches go), and reaping the players of processes that died.
+channels of the others (where tick batches go), reaping the players of processes that died, and
+noticing that Redis lost its data.
 
 A process whose heartbeat key expires (PRESENCE_TTL_SECONDS) is dead; one live process wins the
 right to reap it and removes each of its players through `remove` (which tells their rooms).
+Each heartbeat also reads Redis' epoch (presence.node_register): a new one means the data is
+gone, and `heal` puts this process's players back.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 
 from rooms import broadcast, presence
@@ -21,22 +25,38 @@ REAP_CLAIM_SECONDS = 30
 
 # room_id, client_id, node_id -> the player's departure (presence and PlayerLeft)
 Remove = Callable[[str, str, str], Awaitable[presence.Departure]]
+# Redis lost its data: put this process's players back; returns how many
+Heal = Callable[[], Awaitable[int]]
 
 
 class Nodes:
-    def __init__(self, *, node_id: str, ttl: int, remove: Remove) -> None:
+    def __init__(self, *, node_id: str, ttl: int, remove: Remove, heal: Heal) -> None:
         self.node_id = node_id
         self.channel: str | None = None
+        self.epoch: str | None = None
         self._ttl = ttl
         self._remove = remove
+        self._heal = heal
         self._channels: dict[str, str] = {}  # other node -> its channel (cached)
         self._last_beat = self._last_reap = time.monotonic()
 
     async def register(self) -> str:
         """Open this process's channel and announce it; returns the channel."""
         self.channel = await broadcast.node_channel()
-        await presence.node_register(node_id=self.node_id, channel=self.channel, ttl=self._ttl)
+        await self.heartbeat()
         return self.channel
+
+    async def heartbeat(self) -> None:
+        assert self.channel is not None
+        known = self.epoch
+        self.epoch = await presence.node_register(
+            node_id=self.node_id, channel=self.channel, ttl=self._ttl, epoch=uuid.uuid4().hex
+        )
+        if known is not None and self.epoch != known:
+            healed = await self._heal()
+            logger.warning(
+                "Redis lost its data (new epoch): %d players of this process put back", healed
+            )
 
     async def forget(self) -> None:
         await presence.node_forget(self.node_id)
@@ -45,8 +65,7 @@ class Nodes:
         """Called about once a second: heartbeat every ttl/3 s, reap every REAP_INTERVAL s."""
         if now - self._last_beat >= max(1.0, self._ttl / 3):
             self._last_beat = now
-            assert self.channel is not None
-            await presence.node_register(node_id=self.node_id, channel=self.channel, ttl=self._ttl)
+            await self.heartbeat()
         if now - self._last_reap >= REAP_INTERVAL:
             self._last_reap = now
             await self.reap()

@@ -10,6 +10,7 @@ Keys (all under "sn:"):
   rooms              ZSET room_id -> player count        (active rooms, for GET /rooms)
   node:<id>          STRING channel name, with a TTL     (heartbeat of a live server process)
   nodes              HASH node_id -> channel name        (every registered process)
+  epoch              STRING                              (one per Redis dataset: node_register)
   node:<id>:clients  HASH client_id -> room_id           (what to clean up if that process dies)
   player:<id>        STRING owner, 1 day                 (which connection plays a token's player)
 An owner is "<node_id>/<connection id>": one connection of one process. A player is in one
@@ -36,6 +37,7 @@ from signight.redis import get_async, get_sync
 PREFIX = "sn:"
 ROOMS_KEY = PREFIX + "rooms"
 NODES_KEY = PREFIX + "nodes"
+EPOCH_KEY = PREFIX + "epoch"
 
 
 def _room(room_id: str, part: str) -> str:
@@ -85,7 +87,9 @@ end
 # Returns {status, seq, chat cached (0/1), {chat items}, {client, state, client, state ...}};
 # status 1 joined, 0 already in (a newer connection of the player takes the entry over), -1
 # full. `seq` numbers the PlayerJoined event; players and chat are the room as of that event.
-_JOIN = _NEXT_SEQ + """
+_JOIN = (
+    _NEXT_SEQ
+    + """
 local status = 1
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then
@@ -123,6 +127,7 @@ for i, member in ipairs(members) do
 end
 return {status, seq, cached, chat, players}
 """.replace("PREFIX_NODE", f"{PREFIX}node:")
+)
 
 # KEYS: players, states, nodes; ARGV: node_id, client_id, state, client_id, state, ...
 # Stores states of players still in the room and owned by this node only (a late tick must not
@@ -144,7 +149,9 @@ return redis.call('HKEYS', KEYS[3])
 # Returns the seq of the PlayerLeft event if the player was in the room (owned as ARGV[3]
 # says), 0 if it was not, -1 if it was the last one (the room's keys are gone: nobody is left
 # to tell).
-_LEAVE = _NEXT_SEQ + """
+_LEAVE = (
+    _NEXT_SEQ
+    + """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if not current then
   return 0
@@ -168,6 +175,7 @@ end
 redis.call('ZADD', KEYS[4], left, ARGV[2])
 return next_seq(KEYS[6])
 """.replace("PREFIX_NODE_CLIENTS", f"'{PREFIX}node:'")
+)
 
 
 CHAT_RECENT = 50  # a Welcome's chat history: the room's latest messages
@@ -368,12 +376,18 @@ async def node_channels() -> dict[str, str]:
     return {_text(k): _text(v) for k, v in raw.items()}
 
 
-async def node_register(*, node_id: str, channel: str, ttl: int) -> None:
+async def node_register(*, node_id: str, channel: str, ttl: int, epoch: str) -> str:
+    """Announce a live process (its heartbeat) and return Redis' epoch: the id that the first
+    process to find none set (`epoch` is this one's candidate). An epoch other than the one a
+    process knew means Redis lost its data since (a restart without persistence, a failover)."""
     client = get_async()
     async with client.pipeline(transaction=False) as pipe:
         pipe.set(_node(node_id), channel, ex=ttl)
         pipe.hset(NODES_KEY, node_id, channel)
-        await pipe.execute()
+        pipe.set(EPOCH_KEY, epoch, nx=True)
+        pipe.get(EPOCH_KEY)
+        *_, current = await pipe.execute()
+    return _text(current)
 
 
 async def nodes_dead() -> dict[str, str]:

@@ -127,7 +127,7 @@ async def room_join(*, session: PlayerSession, room_id: str, name: str, color: s
         raise DomainError(f"room {room_id} is closed", code=E.ROOM_CLOSED)
     name = session.token_name or name
     state = protocol.state_json(protocol.initial_state(name, color))
-    await hub.join(room_id, session)  # events from here on are held, then filtered by seq
+    await hub.join(room_id, session, state)  # events from here on are held, filtered by seq
     try:
         joined = await presence.player_join(
             room_id=room_id,

@@ -1,13 +1,20 @@
-"""Redis connections of this process: one async client per event loop, one sync client.
+"""Redis connections of this process: one async client per event loop, one sync client, and the
+retry policy they and the channel layer share.
 
 Live state (rooms.presence) and health checks use these; the channel layer keeps its own pool.
+A command that meets a dead pooled connection (Redis restarted, a failover) is retried on a new
+one, a few times with a short jittered back-off (redis-py's Retry), before the caller sees the
+error.
 """
 
 from __future__ import annotations
 
 import redis
 import redis.asyncio as aredis
+import redis.asyncio.retry
+import redis.retry
 from django.conf import settings
+from redis.backoff import ExponentialWithJitterBackoff
 
 from signight.loops import PerLoop
 
@@ -17,6 +24,16 @@ SOCKET_TIMEOUT = 2.0
 # A mass disconnect (thousands of leaves at once) queues for these instead of opening a
 # connection per socket.
 MAX_CONNECTIONS = 32
+RETRIES = 3
+RETRY_ON = [redis.ConnectionError, redis.TimeoutError]
+
+
+def _backoff() -> ExponentialWithJitterBackoff:
+    return ExponentialWithJitterBackoff(base=0.05, cap=0.5)
+
+
+def async_retry() -> redis.asyncio.retry.Retry:
+    return redis.asyncio.retry.Retry(_backoff(), RETRIES)
 
 
 def _new_async_client() -> aredis.Redis:
@@ -27,6 +44,8 @@ def _new_async_client() -> aredis.Redis:
         socket_timeout=SOCKET_TIMEOUT,
         socket_connect_timeout=SOCKET_TIMEOUT,
         health_check_interval=30,
+        retry=async_retry(),
+        retry_on_error=RETRY_ON,
     )
     return aredis.Redis(connection_pool=pool)
 
@@ -43,7 +62,11 @@ def get_sync() -> redis.Redis:
     global _sync_client
     if _sync_client is None:
         _sync_client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+            settings.REDIS_URL,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
+            retry=redis.retry.Retry(_backoff(), RETRIES),
+            retry_on_error=RETRY_ON,
         )
     return _sync_client
 

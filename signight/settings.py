@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from signight import logs
+from signight import redis as redis_retry
 from signight.config import ConfigError, Env
 
 env = Env()
@@ -153,7 +154,15 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "signight.channel_layer.RedisPubSubChannelLayer",
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 5}],
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_connect_timeout": 5,
+                    # publishes retry on a new connection after Redis restarted (signight.redis)
+                    "retry": redis_retry.async_retry(),
+                    "retry_on_error": redis_retry.RETRY_ON,
+                }
+            ],
         },
     },
 }

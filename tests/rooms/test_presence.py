@@ -108,10 +108,10 @@ async def test_event_numbers_after_redis_lost_its_data_are_above_every_earlier_o
 
 @pytest.mark.usefixtures("clean_redis")
 async def test_a_node_whose_heartbeat_expired_is_dead_and_its_players_are_listed(room_id) -> None:
-    await presence.node_register(node_id=NODE, channel="chan-a", ttl=30)
+    await presence.node_register(node_id=NODE, channel="chan-a", ttl=30, epoch="e1")
     await join(room_id, "a")
     assert await presence.nodes_dead() == {}
-    await presence.node_register(node_id="node-gone", channel="chan-gone", ttl=30)
+    await presence.node_register(node_id="node-gone", channel="chan-gone", ttl=30, epoch="e2")
     get_sync().delete("sn:node:node-gone")  # its heartbeat key expired
     assert await presence.nodes_dead() == {"node-gone": "chan-gone"}
     assert await presence.node_clients(NODE) == [("a", room_id)]
@@ -162,3 +162,12 @@ async def test_a_claim_answers_the_previous_owner_and_ends_only_with_its_own_con
     await presence.player_unclaim(client, first)
     assert await presence.player_claim(client, second) is None
     await presence.player_unclaim(client, second)
+
+
+@pytest.mark.usefixtures("clean_redis")
+async def test_the_epoch_is_set_once_per_dataset_and_a_new_one_after_data_loss() -> None:
+    register = presence.node_register
+    assert await register(node_id="n1", channel="c1", ttl=30, epoch="first") == "first"
+    assert await register(node_id="n2", channel="c2", ttl=30, epoch="second") == "first"
+    get_sync().flushdb()  # a restart without persistence
+    assert await register(node_id="n2", channel="c2", ttl=30, epoch="third") == "third"
