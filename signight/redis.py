@@ -25,7 +25,7 @@ SOCKET_TIMEOUT = 2.0
 # connection per socket.
 MAX_CONNECTIONS = 32
 RETRIES = 3
-RETRY_ON = [redis.ConnectionError, redis.TimeoutError]
+RETRY_ON: list[type[Exception]] = [redis.ConnectionError, redis.TimeoutError]
 
 
 def _backoff() -> ExponentialWithJitterBackoff:
