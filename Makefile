@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The bench's packages (picows, numpy, matplotlib, py-spy) in a stamp of their own: `make check`
+# does without them, `make bench` and `make test` (the bench smoke test) install them.
+BENCH_STAMP := $(VENV)/.installed-bench
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 # checkov pins packaging<24 (pytest needs >=24), so the manifest scanner gets a venv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
@@ -13,8 +17,12 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(PY) requirements.txt requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
 	touch $(STAMP)
+
+$(BENCH_STAMP): requirements-bench.txt | $(STAMP)
+	$(PIP) -r requirements-bench.txt
+	touch $(BENCH_STAMP)
 
 $(CHECKOV): requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -32,10 +40,10 @@ superuser: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
-test: $(STAMP) $(CHECKOV) lint
+test: lint $(BENCH_STAMP) $(CHECKOV)
 	CHECKOV=$(CURDIR)/$(CHECKOV) $(PY) -m pytest
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	$(PY) -m bench --profile
 
 clean:
