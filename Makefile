@@ -38,9 +38,7 @@ run: $(STAMP)
 	$(PY) -m devtools.run
 
 superuser: $(STAMP)
-	DJANGO_DEBUG=1 REDIS_URL=redis://127.0.0.1:6380/0 \
-	MONGODB_URL='mongodb://127.0.0.1:27018/?directConnection=true' \
-	$(PY) manage.py createsuperuser
+	$(PY) -m devtools.superuser
 
 RUFF := $(PY) -m ruff
 LINT_IMPORTS := $(VENV)/bin/lint-imports
