@@ -3,18 +3,31 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The bench's packages (picows, numpy, matplotlib, py-spy) in a stamp of their own: `make check`
+# does without them, `make bench` and `make test` (the bench smoke test) install them.
+BENCH_STAMP := $(VENV)/.installed-bench
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 # checkov pins packaging<24 (pytest needs >=24), so the manifest scanner gets a venv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# The tests of `make check`: none that starts a server process (marker e2e), nor the socket
+# abuse suites (tests/security: fuzzing, idle timeouts; ~90 s alone), the checkov scan (own venv)
+# or the bench smoke. `make test` runs every test.
+CHECK_TESTS := -m "not e2e" --ignore=tests/security --ignore=tests/bench \
+	--ignore=tests/ops/test_scanner.py
 
-.PHONY: run test lint bench superuser clean
+.PHONY: run test check lint bench superuser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(PY) requirements.txt requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
 	touch $(STAMP)
+
+$(BENCH_STAMP): requirements-bench.txt | $(STAMP)
+	$(PIP) -r requirements-bench.txt
+	touch $(BENCH_STAMP)
 
 $(CHECKOV): requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -25,18 +38,35 @@ run: $(STAMP)
 	$(PY) -m devtools.run
 
 superuser: $(STAMP)
-	DJANGO_DEBUG=1 REDIS_URL=redis://127.0.0.1:6380/0 \
-	MONGODB_URL='mongodb://127.0.0.1:27018/?directConnection=true' \
-	$(PY) manage.py createsuperuser
+	$(PY) -m devtools.superuser
 
+RUFF := $(PY) -m ruff
+LINT_IMPORTS := $(VENV)/bin/lint-imports
+# DJANGO_DEBUG=1: the django-stubs plugin loads signight.settings (no secret key needed then).
+MYPY := env DJANGO_DEBUG=1 $(PY) -m mypy
+
+# ruff, then the import contracts of pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
-	$(PY) -m ruff check .
+	$(RUFF) check .
+	$(RUFF) format --check .
+	$(LINT_IMPORTS)
 
-test: $(STAMP) $(CHECKOV) lint
+# Lint, import contracts, mypy, the tests that need no server process. Every step runs even
+# when one before it failed, so one run lists all that is wrong; then it fails if any did.
+check: $(STAMP)
+	@failed=; step() { name=$$1; shift; echo "make check: $$*"; "$$@" || failed="$$failed $$name"; }; \
+	step ruff $(RUFF) check .; \
+	step ruff-format $(RUFF) format --check .; \
+	step lint-imports $(LINT_IMPORTS); \
+	step mypy $(MYPY); \
+	step pytest $(PY) -m pytest $(CHECK_TESTS); \
+	if [ -n "$$failed" ]; then echo "make check: failed:$$failed"; exit 1; fi
+
+test: lint $(BENCH_STAMP) $(CHECKOV)
 	CHECKOV=$(CURDIR)/$(CHECKOV) $(PY) -m pytest
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	$(PY) -m bench --profile
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .data
+	rm -rf $(VENV) $(CHECKOV_VENV) .data .mypy_cache .import_linter_cache
