@@ -41,43 +41,79 @@ BASELINE_STEPS = "1x5,1x10,2x10,5x10,10x10,20x10,30x10,40x10,60x10"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
-        "--mode", default="all",
+        "--mode",
+        default="all",
         choices=("ladder", "baseline", "two-process", "deflate", "idle", "gencheck", "all"),
         help="ladder = product ladder only; deflate = the product with permessage-deflate on; "
-             "gencheck = the generator against bench.fanout "
-             "(default: all = product, baseline, two-process, deflate, idle)",
+        "gencheck = the generator against bench.fanout "
+        "(default: all = product, baseline, two-process, deflate, idle)",
     )
-    parser.add_argument("--duration", type=float, default=20.0,
-                        help="measured seconds per step, after the ramp (default 20)")
-    parser.add_argument("--steps", default=None,
-                        help=f"product and two-process ladder, ROOMSxPLAYERS,... ({PRODUCT_STEPS})")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=20.0,
+        help="measured seconds per step, after the ramp (default 20)",
+    )
+    parser.add_argument(
+        "--steps",
+        default=None,
+        help=f"product and two-process ladder, ROOMSxPLAYERS,... ({PRODUCT_STEPS})",
+    )
     parser.add_argument("--baseline-steps", default=BASELINE_STEPS)
-    parser.add_argument("--two-process-steps", default=None,
-                        help="default: in --mode all, 30x10 and the largest passing product "
-                             "step; alone, the product ladder")
-    parser.add_argument("--deflate-steps", default=DEFLATE_STEPS,
-                        help="the product's steps with WS_PER_MESSAGE_DEFLATE=1 and bots that "
-                             f"offer it, to set beside the same steps without ({DEFLATE_STEPS})")
+    parser.add_argument(
+        "--two-process-steps",
+        default=None,
+        help="default: in --mode all, 30x10 and the largest passing product "
+        "step; alone, the product ladder",
+    )
+    parser.add_argument(
+        "--deflate-steps",
+        default=DEFLATE_STEPS,
+        help="the product's steps with WS_PER_MESSAGE_DEFLATE=1 and bots that "
+        f"offer it, to set beside the same steps without ({DEFLATE_STEPS})",
+    )
     parser.add_argument("--idle-connections", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=20.0, help="Updates per second per bot")
-    parser.add_argument("--chat-period", type=float, default=10.0,
-                        help="seconds between one bot's Chats (staggered across bots)")
-    parser.add_argument("--gen-procs", type=int, default=0,
-                        help="generator processes per step (default: one per 200 bots, up to 3)")
-    parser.add_argument("--smoke", action="store_true",
-                        help="a 5-second 1x4 run against one product server (used by the test)")
-    parser.add_argument("--profile", action="store_true",
-                        help="py-spy the product server at its largest passing load (and at the "
-                             "first failing one)")
-    parser.add_argument("--no-stop", action="store_true",
-                        help="run every step of a ladder even after one fails")
-    parser.add_argument("--budget", type=float, default=570.0,
-                        help="seconds for the whole run; steps that would not fit are skipped")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default bench/results/<time>)")
+    parser.add_argument(
+        "--chat-period",
+        type=float,
+        default=10.0,
+        help="seconds between one bot's Chats (staggered across bots)",
+    )
+    parser.add_argument(
+        "--gen-procs",
+        type=int,
+        default=0,
+        help="generator processes per step (default: one per 200 bots, up to 3)",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a 5-second 1x4 run against one product server (used by the test)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the product server at its largest passing load (and at the first failing one)",
+    )
+    parser.add_argument(
+        "--no-stop", action="store_true", help="run every step of a ladder even after one fails"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=570.0,
+        help="seconds for the whole run; steps that would not fit are skipped",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default bench/results/<time>)"
+    )
     return parser.parse_args(argv)
 
 
@@ -92,8 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     log_dir = out / "logs"
     raise_nofile_limit()
-    timing = Timing(duration=args.duration, rate=args.rate, chat_period=args.chat_period,
-                    gen_procs=args.gen_procs)
+    timing = Timing(
+        duration=args.duration,
+        rate=args.rate,
+        chat_period=args.chat_period,
+        gen_procs=args.gen_procs,
+    )
     budget = Budget(args.budget)
     records: list[dict[str, Any]] = []
     profiles: dict[str, Any] = {}
@@ -119,32 +159,50 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"bench: results in {out}", flush=True)
     busy = psutil.cpu_percent(interval=2.0)
-    print(f"bench: machine {busy:.0f}% busy before start (2 cores); the other% column shows "
-          "what runs beside the bench during each step", flush=True)
+    print(
+        f"bench: machine {busy:.0f}% busy before start (2 cores); the other% column shows "
+        "what runs beside the bench during each step",
+        flush=True,
+    )
     if busy > 25:
         print("bench: WARNING: the box is busy; numbers will be noisy", flush=True)
     backing = Backing.start()
     try:
         print(" ".join(report.header()), flush=True)
         product_steps = steps(args.steps or PRODUCT_STEPS)
-        ladder_kw: dict[str, Any] = dict(timing=timing, log_dir=log_dir, budget=budget,
-                                         on_record=on_record, stop_on_failure=not args.no_stop)
+        ladder_kw: dict[str, Any] = dict(
+            timing=timing,
+            log_dir=log_dir,
+            budget=budget,
+            on_record=on_record,
+            stop_on_failure=not args.no_stop,
+        )
         product: list[dict[str, Any]] = []
         two_process: list[dict[str, Any]] = []
-        modes = ({args.mode} if args.mode != "all"
-                 else {"ladder", "baseline", "two-process", "deflate", "idle"})
+        modes = (
+            {args.mode}
+            if args.mode != "all"
+            else {"ladder", "baseline", "two-process", "deflate", "idle"}
+        )
         if args.smoke:
             modes = set()
             with guard("smoke"):
                 on_record(run_smoke(backing, log_dir=log_dir, rate=args.rate))
         if "ladder" in modes:
             with guard("product ladder"):
-                product = run_ladder(backing, product_steps, kind="product", app=PRODUCT_APP,
-                                     servers=1, **ladder_kw)
+                product = run_ladder(
+                    backing, product_steps, kind="product", app=PRODUCT_APP, servers=1, **ladder_kw
+                )
         if "baseline" in modes:
             with guard("baseline ladder"):
-                run_ladder(backing, steps(args.baseline_steps), kind="baseline",
-                           app=BASELINE_APP, servers=1, **ladder_kw)
+                run_ladder(
+                    backing,
+                    steps(args.baseline_steps),
+                    kind="baseline",
+                    app=BASELINE_APP,
+                    servers=1,
+                    **ladder_kw,
+                )
         if "two-process" in modes:
             if args.two_process_steps:
                 two = steps(args.two_process_steps)
@@ -154,25 +212,45 @@ def main(argv: list[str] | None = None) -> int:
                 two = product_steps
             with guard("two-process ladder"):
                 backing.fresh_database()
-                two_process = run_ladder(backing, two, kind="product", app=PRODUCT_APP,
-                                         servers=2, **{**ladder_kw, "stop_on_failure": False})
+                two_process = run_ladder(
+                    backing,
+                    two,
+                    kind="product",
+                    app=PRODUCT_APP,
+                    servers=2,
+                    **{**ladder_kw, "stop_on_failure": False},
+                )
         if "deflate" in modes:
             with guard("deflate"):
                 backing.fresh_database()
                 deflate_timing = dataclasses.replace(timing, deflate=True)
-                run_ladder(backing, steps(args.deflate_steps), kind="deflate", app=PRODUCT_APP,
-                           servers=1, **{**ladder_kw, "timing": deflate_timing,
-                                         "stop_on_failure": False})
+                run_ladder(
+                    backing,
+                    steps(args.deflate_steps),
+                    kind="deflate",
+                    app=PRODUCT_APP,
+                    servers=1,
+                    **{**ladder_kw, "timing": deflate_timing, "stop_on_failure": False},
+                )
         if "gencheck" in modes:
             with guard("gencheck"):
-                run_gencheck(steps(args.steps or GENCHECK_STEPS), timing=timing,
-                             log_dir=log_dir, on_record=on_record)
+                run_gencheck(
+                    steps(args.steps or GENCHECK_STEPS),
+                    timing=timing,
+                    log_dir=log_dir,
+                    on_record=on_record,
+                )
         if "idle" in modes:
             if budget.fits(30 + args.idle_connections / 100):
                 with guard("idle"):
                     backing.fresh_database()
-                    idle = run_idle(backing, connections=args.idle_connections, per_room=10,
-                                    log_dir=log_dir, app=PRODUCT_APP)
+                    idle = run_idle(
+                        backing,
+                        connections=args.idle_connections,
+                        per_room=10,
+                        log_dir=log_dir,
+                        app=PRODUCT_APP,
+                    )
                     print(f"idle: {json.dumps(idle)}", flush=True)
             else:
                 print("  (idle: skipped, the run's time budget is spent)")
@@ -188,9 +266,17 @@ def main(argv: list[str] | None = None) -> int:
             for label, spec, servers in targets:
                 with guard(f"profile {spec.label}"):
                     prof = Profile(out / f"pyspy-{servers}p-{spec.label}.txt")
-                    record = run_one(backing, spec, kind="product", app=PRODUCT_APP,
-                                     servers=servers, timing=timing, log_dir=log_dir,
-                                     step_no=99, on_steady=prof.attach)
+                    record = run_one(
+                        backing,
+                        spec,
+                        kind="product",
+                        app=PRODUCT_APP,
+                        servers=servers,
+                        timing=timing,
+                        log_dir=log_dir,
+                        step_no=99,
+                        on_steady=prof.attach,
+                    )
                     record["kind"] = "profiled"
                     on_record(record)
                     profiles[f"{label} {spec.label}"] = prof.top(5)

@@ -59,12 +59,22 @@ class Client(WSListener):
         elif msg.type == "Join":
             self.room = ROOMS.setdefault(msg.room_id, Room())
             self.room.members[self.cid] = transport
-            transport.send(WSMsgType.TEXT, json.dumps(
-                {"type": "Welcome", "client_id": self.cid.decode(), "room_id": msg.room_id,
-                 "room_state": [], "chat_history": []}).encode())
+            transport.send(
+                WSMsgType.TEXT,
+                json.dumps(
+                    {
+                        "type": "Welcome",
+                        "client_id": self.cid.decode(),
+                        "room_id": msg.room_id,
+                        "room_state": [],
+                        "chat_history": [],
+                    }
+                ).encode(),
+            )
         elif msg.type == "Chat" and self.room is not None:
-            out = json.dumps({"type": "Chat", "client_id": self.cid.decode(),
-                              "message": msg.message}).encode()
+            out = json.dumps(
+                {"type": "Chat", "client_id": self.cid.decode(), "message": msg.message}
+            ).encode()
             for member in self.room.members.values():
                 member.send(WSMsgType.TEXT, out)
         elif msg.type == "Ping":
@@ -82,8 +92,9 @@ async def tick(period: float) -> None:
         for room in ROOMS.values():
             if not room.pending:
                 continue
-            players = b",".join(b'{"client_id":"%s","state":%s}' % item
-                                for item in room.pending.items())
+            players = b",".join(
+                b'{"client_id":"%s","state":%s}' % item for item in room.pending.items()
+            )
             room.pending = {}
             frame = b'{"type":"StateUpdate","players":[' + players + b"]}"
             for member in room.members.values():

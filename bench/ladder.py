@@ -78,15 +78,31 @@ def run_ladder(
         if not budget.fits(timing.duration + STEP_OVERHEAD_S + spec.players / 100):
             print(f"  ({kind} {spec.label}: skipped, the run's time budget is spent)")
             break
-        record = run_one(backing, spec, kind=kind, app=app, servers=servers, timing=timing,
-                         log_dir=log_dir, step_no=number)
+        record = run_one(
+            backing,
+            spec,
+            kind=kind,
+            app=app,
+            servers=servers,
+            timing=timing,
+            log_dir=log_dir,
+            step_no=number,
+        )
         records.append(record)
         on_record(record)
         if _only_generator_failed(record) and budget.fits(timing.duration + STEP_OVERHEAD_S):
             # Inconclusive, usually a burst of other work on the box: one more try, then stop.
             print(f"  ({kind} {spec.label}: generator fell behind; running the step again)")
-            record = run_one(backing, spec, kind=kind, app=app, servers=servers,
-                             timing=timing, log_dir=log_dir, step_no=number)
+            record = run_one(
+                backing,
+                spec,
+                kind=kind,
+                app=app,
+                servers=servers,
+                timing=timing,
+                log_dir=log_dir,
+                step_no=number,
+            )
             record["retry"] = True
             records.append(record)
             on_record(record)
@@ -112,12 +128,19 @@ def run_one(
     on_steady: Callable[[list[Server]], Callable[[float], None]] | None = None,
 ) -> dict[str, Any]:
     backing.flush_redis()
-    procs = [Server.start(backing, app=app, log_dir=log_dir, deflate=timing.deflate)
-             for _ in range(servers)]
+    procs = [
+        Server.start(backing, app=app, log_dir=log_dir, deflate=timing.deflate)
+        for _ in range(servers)
+    ]
     offsets = [p.log_path.stat().st_size for p in procs]
     try:
         record = run_step(
-            spec, procs, backing, timing=timing, kind=kind, step_no=step_no,
+            spec,
+            procs,
+            backing,
+            timing=timing,
+            kind=kind,
+            step_no=step_no,
             on_steady=on_steady(procs) if on_steady else None,
         )
     finally:
@@ -132,22 +155,34 @@ def run_one(
 def run_smoke(backing: Backing, *, log_dir: Path, rate: float = 20.0) -> dict[str, Any]:
     """5 seconds, 1 room x 4 players, one product server: does the whole chain work?"""
     timing = Timing(duration=5.0, rate=rate, chat_period=2.5, warmup=1.0)
-    return run_one(backing, StepSpec(1, 4), kind="product", app=PRODUCT_APP, servers=1,
-                   timing=timing, log_dir=log_dir, step_no=1)
+    return run_one(
+        backing,
+        StepSpec(1, 4),
+        kind="product",
+        app=PRODUCT_APP,
+        servers=1,
+        timing=timing,
+        log_dir=log_dir,
+        step_no=1,
+    )
 
 
 # --- the generator alone -----------------------------------------------------------------------
 
 
-def run_gencheck(steps: list[StepSpec], *, timing: Timing, log_dir: Path,
-                 on_record: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:
+def run_gencheck(
+    steps: list[StepSpec],
+    *,
+    timing: Timing,
+    log_dir: Path,
+    on_record: Callable[[dict[str, Any]], None],
+) -> list[dict[str, Any]]:
     """The generator against bench.fanout: its own CPU and lateness where no server limits it."""
     records = []
     for number, spec in enumerate(steps, 1):
         server = FanoutServer.start_fanout(log_dir=log_dir)
         try:
-            record = run_step(spec, [server], None, timing=timing, kind="gencheck",
-                              step_no=number)
+            record = run_step(spec, [server], None, timing=timing, kind="gencheck", step_no=number)
         finally:
             server.stop()
         record["server_log_errors"] = 0
@@ -159,8 +194,9 @@ def run_gencheck(steps: list[StepSpec], *, timing: Timing, log_dir: Path,
 # --- idle connections ---------------------------------------------------------------------------
 
 
-def run_idle(backing: Backing, *, connections: int, per_room: int, log_dir: Path,
-             app: str) -> dict[str, Any]:
+def run_idle(
+    backing: Backing, *, connections: int, per_room: int, log_dir: Path, app: str
+) -> dict[str, Any]:
     """Server RSS before any socket and after `connections` joined players that stay quiet."""
     backing.flush_redis()
     server = Server.start(backing, app=app, log_dir=log_dir)
@@ -168,21 +204,37 @@ def run_idle(backing: Backing, *, connections: int, per_room: int, log_dir: Path
         time.sleep(1.0)
         rss_before = server.ps.memory_info().rss
         workers = max(1, min(4, connections // 1000))
-        bots = [{"id": i, "room": f"idle-r{i // per_room}", "url": server.url}
-                for i in range(connections)]
-        groups = [[b for b in bots if (int(b["room"].split("r")[-1]) % workers) == w]
-                  for w in range(workers)]
+        bots = [
+            {"id": i, "room": f"idle-r{i // per_room}", "url": server.url}
+            for i in range(connections)
+        ]
+        groups = [
+            [b for b in bots if (int(b["room"].split("r")[-1]) % workers) == w]
+            for w in range(workers)
+        ]
         epoch = time.monotonic()
         ramp = max(2.0, connections / 200)
-        plans = [{"epoch": epoch, "bots": group, "connect_at": 1.0, "ramp": ramp,
-                  "updates_at": 1e9, "measure_at": 1e9, "stop_at": 1e9, "idle": True,
-                  "connect_deadline": ramp + IDLE_CONNECT_GRACE}
-                 for group in groups]
+        plans = [
+            {
+                "epoch": epoch,
+                "bots": group,
+                "connect_at": 1.0,
+                "ramp": ramp,
+                "updates_at": 1e9,
+                "measure_at": 1e9,
+                "stop_at": 1e9,
+                "idle": True,
+                "connect_deadline": ramp + IDLE_CONNECT_GRACE,
+            }
+            for group in groups
+        ]
         gens = start_generators(plans, keep_stdin=True)
         started = time.monotonic()
         try:
-            joined = sum(read_events(g, "joined", timeout=ramp + IDLE_CONNECT_GRACE + 60)["joined"]
-                         for g in gens)
+            joined = sum(
+                read_events(g, "joined", timeout=ramp + IDLE_CONNECT_GRACE + 60)["joined"]
+                for g in gens
+            )
             join_seconds = time.monotonic() - started - 1.0
             time.sleep(2.0)  # let the last PlayerJoined fan-out and allocator settle
             rss_after = server.ps.memory_info().rss
@@ -228,10 +280,23 @@ class Profile:
             seconds = max(2, int(duration) - 2)
             mode = ["--native"] if self.native else ["--nonblocking", "--gil"]
             self.proc = subprocess.Popen(
-                [py_spy_binary(), "record", "--format", "raw", *mode, "--rate", "100",
-                 "--duration", str(seconds), "--pid", str(servers[0].proc.pid),
-                 "--output", str(self.raw_path)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                [
+                    py_spy_binary(),
+                    "record",
+                    "--format",
+                    "raw",
+                    *mode,
+                    "--rate",
+                    "100",
+                    "--duration",
+                    str(seconds),
+                    "--pid",
+                    str(servers[0].proc.pid),
+                    "--output",
+                    str(self.raw_path),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
 
         return start
@@ -277,15 +342,31 @@ def top_frames(raw_path: Path, n: int = 5) -> dict[str, Any]:
             (f, c, 100 * c / samples)
             for f, c in total.most_common(n + 12)
             if not _is_frame_of_every_stack(f)
-        ][:n] if samples else [],
+        ][:n]
+        if samples
+        else [],
     }
 
 
 def _is_frame_of_every_stack(frame: str) -> bool:
     """The event loop's outer frames are in every sample and say nothing; skip them in 'total'."""
-    boring = ("<module> (manage.py", "main (manage.py", "execute_from_command_line",
-              "ManagementUtility.execute", "BaseCommand.", "Command.handle (signight",
-              "Server.run (uvicorn", "asyncio_run (uvicorn", "Runner.run (asyncio",
-              "run (asyncio/runners", "BaseEventLoop.run_until_complete", "run_until_complete",
-              "run_forever", "_run_once", "Handle._run", "_run (asyncio/events", "process ")
+    boring = (
+        "<module> (manage.py",
+        "main (manage.py",
+        "execute_from_command_line",
+        "ManagementUtility.execute",
+        "BaseCommand.",
+        "Command.handle (signight",
+        "Server.run (uvicorn",
+        "asyncio_run (uvicorn",
+        "Runner.run (asyncio",
+        "run (asyncio/runners",
+        "BaseEventLoop.run_until_complete",
+        "run_until_complete",
+        "run_forever",
+        "_run_once",
+        "Handle._run",
+        "_run (asyncio/events",
+        "process ",
+    )
     return any(b in frame for b in boring)

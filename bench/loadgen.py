@@ -136,7 +136,8 @@ class Bot(WSListener):
         self.run.wire_bytes += frame.payload_size
         if frame.rsv1:  # compressed (whole messages: the server does not fragment)
             payload = zlib.decompressobj(-15).decompress(
-                frame.get_payload_as_bytes() + _DEFLATE_TAIL)
+                frame.get_payload_as_bytes() + _DEFLATE_TAIL
+            )
             self.run.on_message(self, _decode(payload))
             return
         if kind is WSMsgType.TEXT or kind is WSMsgType.CONTINUATION:
@@ -248,8 +249,9 @@ class Run:
         elif kind == "Error":
             self.error(f"Error frame {msg.code}: {msg.message[:80]}")
 
-    def _mark_slow(self, seen: dict[int, array.array[float]], sender: int, seq: int,
-                   now_ms: float) -> None:
+    def _mark_slow(
+        self, seen: dict[int, array.array[float]], sender: int, seq: int, now_ms: float
+    ) -> None:
         received = seen.get(sender)
         if received is None:
             received = seen[sender] = array.array("d", [math.nan]) * self.seq_capacity
@@ -272,10 +274,15 @@ class Run:
                     return False
                 try:
                     bot.joined = asyncio.get_running_loop().create_future()
-                    await ws_connect(lambda: bot, bot.url, websocket_handshake_timeout=15,
-                                     extra_headers=DEFLATE_OFFER if plan.deflate else None)
-                    bot.send_json({"type": "Join", "room_id": bot.room, "name": bot.name,
-                                   "color": "#33AA55"})
+                    await ws_connect(
+                        lambda: bot,
+                        bot.url,
+                        websocket_handshake_timeout=15,
+                        extra_headers=DEFLATE_OFFER if plan.deflate else None,
+                    )
+                    bot.send_json(
+                        {"type": "Join", "room_id": bot.room, "name": bot.name, "color": "#33AA55"}
+                    )
                     await asyncio.wait_for(bot.joined, timeout=JOIN_TIMEOUT)
                     return True
                 except Exception as exc:  # a failed connect is a result, not a crash
@@ -484,8 +491,9 @@ def _bin(values: array.array[float]) -> dict[str, int]:
     """0.1 ms bins as a sparse {bin: count} map (mergeable across generator processes)."""
     if not values:
         return {}
-    bins = np.minimum((np.frombuffer(values, dtype=np.float64).clip(min=0) * 10).astype(np.int64),
-                      HIST_BINS - 1)
+    bins = np.minimum(
+        (np.frombuffer(values, dtype=np.float64).clip(min=0) * 10).astype(np.int64), HIST_BINS - 1
+    )
     index, counts = np.unique(bins, return_counts=True)
     return {str(int(i)): int(n) for i, n in zip(index, counts, strict=True)}
 

@@ -43,8 +43,9 @@ def _cell(record: dict[str, Any], key: str, fmt: str) -> str:
     elif key == "final_ok":
         value = "yes" if record["final_ok"] else "NO"
     elif key == "verdict":
-        value = "pass" if record["passed"] else (
-            "GEN-BOUND" if not record["generator_ok"] else "FAIL")
+        value = (
+            "pass" if record["passed"] else ("GEN-BOUND" if not record["generator_ok"] else "FAIL")
+        )
     else:
         value = record.get(key)
     if value is None:
@@ -97,8 +98,9 @@ def comparison(product: list[dict[str, Any]], baseline: list[dict[str, Any]]) ->
         "baseline_largest": best_b["step"] if best_b else None,
         "baseline_players": best_b["players"] if best_b else 0,
     }
-    out["players_ratio"] = (out["product_players"] / out["baseline_players"]
-                            if out["baseline_players"] else None)
+    out["players_ratio"] = (
+        out["product_players"] / out["baseline_players"] if out["baseline_players"] else None
+    )
     # CPU per Update at each one's largest passing load, and at the largest step both ran.
     if best_p and best_b and best_b["cpu_us_per_update"]:
         out["cpu_ratio_at_largest"] = best_p["cpu_us_per_update"] / best_b["cpu_us_per_update"]
@@ -115,8 +117,12 @@ def comparison(product: list[dict[str, Any]], baseline: list[dict[str, Any]]) ->
     return out
 
 
-def summary_lines(records: list[dict[str, Any]], idle: dict[str, Any] | None,
-                  profiles: dict[str, Any], elapsed: float) -> list[str]:
+def summary_lines(
+    records: list[dict[str, Any]],
+    idle: dict[str, Any] | None,
+    profiles: dict[str, Any],
+    elapsed: float,
+) -> list[str]:
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         if r["kind"] != "profiled":
@@ -126,30 +132,39 @@ def summary_lines(records: list[dict[str, Any]], idle: dict[str, Any] | None,
         best = largest_passing(recs)
         tried = ", ".join(f"{r['step']} {_cell(r, 'verdict', '{}')}" for r in recs)
         if best:
-            lines.append(f"largest passing {kind}: {best['step']} = {best['players']} players "
-                         f"(p99 {best['age_p99_ms']:.1f} ms, server CPU "
-                         f"{best['server_cpu_pct']:.0f}%, "
-                         f"{best['cpu_us_per_update']:.0f} us/Update)  [{tried}]")
+            lines.append(
+                f"largest passing {kind}: {best['step']} = {best['players']} players "
+                f"(p99 {best['age_p99_ms']:.1f} ms, server CPU "
+                f"{best['server_cpu_pct']:.0f}%, "
+                f"{best['cpu_us_per_update']:.0f} us/Update)  [{tried}]"
+            )
         else:
             lines.append(f"largest passing {kind}: none  [{tried}]")
     if "product" in by_kind and "baseline" in by_kind:
         c = comparison(by_kind["product"], by_kind["baseline"])
         ratio = f"{c['players_ratio']:.2f}x" if c["players_ratio"] else "n/a"
-        lines.append(f"product/baseline largest passing load: {c['product_players']} / "
-                     f"{c['baseline_players']} players = {ratio}")
+        lines.append(
+            f"product/baseline largest passing load: {c['product_players']} / "
+            f"{c['baseline_players']} players = {ratio}"
+        )
         if "cpu_ratio_at_largest" in c:
-            lines.append(f"product/baseline CPU per inbound Update at each one's largest passing "
-                         f"load: {c['cpu_ratio_at_largest']:.2f}x")
+            lines.append(
+                f"product/baseline CPU per inbound Update at each one's largest passing "
+                f"load: {c['cpu_ratio_at_largest']:.2f}x"
+            )
         if "cpu_ratio_at_common" in c:
             lines.append(
                 f"product/baseline CPU per inbound Update at {c['common_step']} (both ran it): "
                 f"{c['product_us_per_update']:.0f} / {c['baseline_us_per_update']:.0f} us = "
-                f"{c['cpu_ratio_at_common']:.2f}x")
+                f"{c['cpu_ratio_at_common']:.2f}x"
+            )
     at300 = [r for r in by_kind.get("product", []) if r["players"] == 300]
     if at300:
         r = at300[0]
-        lines.append(f"product p99 state age at 300 players: {_fmt(r['age_p99_ms'])} ms "
-                     f"({'pass' if r['passed'] else 'fail'})")
+        lines.append(
+            f"product p99 state age at 300 players: {_fmt(r['age_p99_ms'])} ms "
+            f"({'pass' if r['passed'] else 'fail'})"
+        )
     lines += _deflate_lines(by_kind.get("deflate", []), by_kind.get("product", []))
     gen = [r for r in records if r["generator_ok"]]
     if records:
@@ -157,13 +172,15 @@ def summary_lines(records: list[dict[str, Any]], idle: dict[str, Any] | None,
         lines.append(
             f"generator: busiest process {max(worst['generator_cpu_pct']):.0f}% of a core at "
             f"{worst['kind']} {worst['step']} ({worst['generator_workers']} processes); kept up in "
-            f"{len(gen)}/{len(records)} steps")
+            f"{len(gen)}/{len(records)} steps"
+        )
     if idle:
         lines.append(
             f"idle: {idle['joined']}/{idle['connections']} joined in {idle['join_seconds']:.1f} s; "
             f"server RSS {idle['rss_before_mb']:.0f} -> {idle['rss_after_mb']:.0f} MB = "
             f"{idle['kb_per_connection']:.1f} KB per connection "
-            f"({idle['mb_per_1000']:.1f} MB per 1,000); errors {idle['errors']}")
+            f"({idle['mb_per_1000']:.1f} MB per 1,000); errors {idle['errors']}"
+        )
     for label, prof in profiles.items():
         lines.append(f"py-spy, {label} ({prof['samples']} samples, nonblocking, 100 Hz):")
         lines.append("  top by own samples:")
@@ -189,7 +206,8 @@ def _deflate_lines(deflate: list[dict[str, Any]], product: list[dict[str, Any]])
             f"{off['kbytes_out_per_s']:.0f} -> {on['kbytes_out_per_s']:.0f} KB/s "
             f"({on['kbytes_out_per_s'] / off['kbytes_out_per_s']:.2f}x), p99 "
             f"{_fmt(off['age_p99_ms'])} -> {_fmt(on['age_p99_ms'])} ms, "
-            f"{'pass' if on['passed'] else 'FAIL'} with deflate")
+            f"{'pass' if on['passed'] else 'FAIL'} with deflate"
+        )
     return lines
 
 
@@ -202,8 +220,13 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def write_outputs(out: Path, records: list[dict[str, Any]], idle: dict[str, Any] | None,
-                  summary: list[str], profiles: dict[str, Any]) -> None:
+def write_outputs(
+    out: Path,
+    records: list[dict[str, Any]],
+    idle: dict[str, Any] | None,
+    summary: list[str],
+    profiles: dict[str, Any],
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "results.jsonl", "w") as f:
         for r in records:
@@ -236,8 +259,13 @@ def plot(path: Path, records: list[dict[str, Any]]) -> None:
         ax.plot(xs, ys, marker="o", label=label)
         for r in recs:
             if not r["passed"] and r["age_p99_ms"] is not None:
-                ax.annotate("fail", (r["players"], r["age_p99_ms"]), textcoords="offset points",
-                            xytext=(4, 4), fontsize=8)
+                ax.annotate(
+                    "fail",
+                    (r["players"], r["age_p99_ms"]),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=8,
+                )
     ax.axhline(100, color="grey", linestyle="--", linewidth=1, label="pass limit (100 ms)")
     ax.set_xlabel("players")
     ax.set_ylabel("p99 state age (ms)")

@@ -69,8 +69,14 @@ class Backing:
         return cls.attach(redis.url, mongo.url, redis=redis, mongo=mongo)
 
     @classmethod
-    def attach(cls, redis_url: str, mongo_url: str, *, redis: Service | None = None,
-               mongo: Service | None = None) -> Backing:
+    def attach(
+        cls,
+        redis_url: str,
+        mongo_url: str,
+        *,
+        redis: Service | None = None,
+        mongo: Service | None = None,
+    ) -> Backing:
         """Use running services (e.g. the test session's); a database of its own in Mongo."""
         env = {
             **os.environ,
@@ -102,7 +108,11 @@ class Backing:
     def migrate(self) -> None:
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput"],
-            cwd=REPO, env=self.env, check=True, stdout=subprocess.DEVNULL, timeout=120,
+            cwd=REPO,
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=120,
         )
 
     def fresh_database(self) -> None:
@@ -115,8 +125,11 @@ class Backing:
         self.migrate()
 
     def pids(self) -> dict[str, int]:
-        return {name: svc.proc.pid for name, svc in (("redis", self.redis), ("mongo", self.mongo))
-                if svc is not None}
+        return {
+            name: svc.proc.pid
+            for name, svc in (("redis", self.redis), ("mongo", self.mongo))
+            if svc is not None
+        }
 
     def flush_redis(self) -> None:
         """Forget presence and channel-layer state between steps; only a Redis of our own."""
@@ -156,22 +169,37 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/ws/"
 
     @classmethod
-    def start(cls, backing: Backing, *, app: str = PRODUCT_APP, log_dir: Path,
-              timeout: float = 60, deflate: bool = False) -> Server:
+    def start(
+        cls,
+        backing: Backing,
+        *,
+        app: str = PRODUCT_APP,
+        log_dir: Path,
+        timeout: float = 60,
+        deflate: bool = False,
+    ) -> Server:
         port, http_port = free_port(), free_port()
         log_dir.mkdir(parents=True, exist_ok=True)
         kind = "baseline" if app == BASELINE_APP else "product"
         log_path = log_dir / f"server-{kind}-{port}.log"
         argv = [
-            sys.executable, "manage.py", "serve", "--host", "127.0.0.1",
-            "--port", str(port), "--http-port", str(http_port), "--app", app,
+            sys.executable,
+            "manage.py",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--http-port",
+            str(http_port),
+            "--app",
+            app,
         ]
         with open(log_path, "ab") as log:
             env = {**backing.env, "WS_PER_MESSAGE_DEFLATE": "1" if deflate else "0"}
             if app == BASELINE_APP:
                 env["DJANGO_SETTINGS_MODULE"] = "bench.baseline.settings"
-            proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         server = cls(app, port, http_port, proc, log_path)
         prioritize(proc.pid)
         try:
@@ -217,8 +245,12 @@ class FanoutServer(Server):
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"fanout-{port}.log"
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "bench.fanout", "--port", str(port)],
-                                    cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.fanout", "--port", str(port)],
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         server = cls("bench.fanout", port, port, proc, log_path)
         try:
             wait_for_port(port, timeout=15, proc=proc)

@@ -89,8 +89,9 @@ def merge_hist(parts: list[dict[str, int]]) -> dict[int, int]:
     return dict(merged)
 
 
-def plan_bots(spec: StepSpec, servers: list[Server], *, first_id: int, prefix: str,
-              workers: int) -> list[list[dict[str, Any]]]:
+def plan_bots(
+    spec: StepSpec, servers: list[Server], *, first_id: int, prefix: str, workers: int
+) -> list[list[dict[str, Any]]]:
     """Whole rooms per generator process; within a room, bots alternate between servers."""
     per_worker: list[list[dict[str, Any]]] = [[] for _ in range(workers)]
     bot_id = first_id
@@ -128,14 +129,19 @@ class Sampler:
         return {name: (self._cpu(p) - self.start[name]) / wall for name, p in self.procs.items()}
 
 
-def start_generators(plans: list[dict[str, Any]], *, keep_stdin: bool = False
-                     ) -> list[subprocess.Popen[str]]:
+def start_generators(
+    plans: list[dict[str, Any]], *, keep_stdin: bool = False
+) -> list[subprocess.Popen[str]]:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     procs = []
     for plan in plans:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.loadgen"], cwd=REPO, env=env, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "bench.loadgen"],
+            cwd=REPO,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
         assert proc.stdin is not None
         proc.stdin.write(json.dumps(plan) + "\n")
@@ -181,11 +187,20 @@ def run_step(
     far = 1e9  # the Update schedule is sent once every bot has joined
     plans = [
         {
-            "epoch": epoch, "bots": bots, "rate": timing.rate, "chat_period": timing.chat_period,
-            "connect_at": 1.0, "ramp": ramp, "updates_at": far, "measure_at": far,
-            "stop_at": far, "final_wait": timing.final_wait, "fresh_ms": P99_AGE_LIMIT_MS,
+            "epoch": epoch,
+            "bots": bots,
+            "rate": timing.rate,
+            "chat_period": timing.chat_period,
+            "connect_at": 1.0,
+            "ramp": ramp,
+            "updates_at": far,
+            "measure_at": far,
+            "stop_at": far,
+            "final_wait": timing.final_wait,
+            "fresh_ms": P99_AGE_LIMIT_MS,
             "tick_ms": 1000.0 / timing.tick_rate,
-            "wait_go": True, "deflate": timing.deflate,
+            "wait_go": True,
+            "deflate": timing.deflate,
         }
         for bots in groups
     ]
@@ -223,16 +238,32 @@ def run_step(
             if g.poll() is None:
                 g.kill()
                 g.wait(5)
-    record = summarize(spec, results, cpu=cpu, rss=rss, system=system, timing=timing,
-                       servers=len(servers), kind=kind)
+    record = summarize(
+        spec,
+        results,
+        cpu=cpu,
+        rss=rss,
+        system=system,
+        timing=timing,
+        servers=len(servers),
+        kind=kind,
+    )
     record["join_seconds"] = join_seconds
     record["step_seconds"] = time.monotonic() - started
     return record
 
 
-def summarize(spec: StepSpec, results: list[dict[str, Any]], *, cpu: dict[str, float],
-              rss: dict[str, int], system: float, timing: Timing, servers: int,
-              kind: str) -> dict[str, Any]:
+def summarize(
+    spec: StepSpec,
+    results: list[dict[str, Any]],
+    *,
+    cpu: dict[str, float],
+    rss: dict[str, int],
+    system: float,
+    timing: Timing,
+    servers: int,
+    kind: str,
+) -> dict[str, Any]:
     duration = timing.duration
     age = merge_hist([r["age_hist"] for r in results])
     lateness = merge_hist([r["lateness_hist"] for r in results])
@@ -253,8 +284,9 @@ def summarize(spec: StepSpec, results: list[dict[str, Any]], *, cpu: dict[str, f
     p99 = percentile(age, 0.99)
     late_p99 = percentile(lateness, 0.99)
     # No sends measured (nobody joined) leaves nothing to judge the generator by: not "behind".
-    generator_ok = ((late_p99 is None or late_p99 <= LATENESS_P99_LIMIT_MS)
-                    and max(gen_cpu) < GENERATOR_CPU_LIMIT)
+    generator_ok = (late_p99 is None or late_p99 <= LATENESS_P99_LIMIT_MS) and max(
+        gen_cpu
+    ) < GENERATOR_CPU_LIMIT
     reasons = []
     if p99 is None or p99 >= P99_AGE_LIMIT_MS:
         reasons.append(f"p99 age {p99} ms")
@@ -265,8 +297,7 @@ def summarize(spec: StepSpec, results: list[dict[str, Any]], *, cpu: dict[str, f
     if delivered_ratio < DELIVERY_MIN:
         reasons.append(f"delivery {delivered_ratio:.4%}")
     if delivery["final_delivered"] < delivery["final_pairs"]:
-        reasons.append(
-            f"final states {delivery['final_delivered']}/{delivery['final_pairs']}")
+        reasons.append(f"final states {delivery['final_delivered']}/{delivery['final_pairs']}")
     if not generator_ok:
         reasons.append(f"GENERATOR BEHIND (lateness p99 {late_p99} ms, cpu {max(gen_cpu):.0%})")
     return {

@@ -7,6 +7,7 @@ and closes at once with the code of the first rule that refuses.
 from __future__ import annotations
 
 import collections
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -33,11 +34,11 @@ class Admission:
     client_ip: str
 
 
-def _headers(scope: dict[str, Any]) -> dict[str, str]:
+def _headers(scope: Mapping[str, Any]) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
-def client_ip(scope: dict[str, Any], headers: dict[str, str]) -> str:
+def client_ip(scope: Mapping[str, Any], headers: dict[str, str]) -> str:
     """The peer address, or the one TRUSTED_PROXY_HOPS proxies in front of us saw."""
     peer = (scope.get("client") or ("unknown", 0))[0]
     hops = settings.TRUSTED_PROXY_HOPS
@@ -48,7 +49,7 @@ def client_ip(scope: dict[str, Any], headers: dict[str, str]) -> str:
     return peer
 
 
-def token_from(scope: dict[str, Any], headers: dict[str, str]) -> tuple[str | None, str | None]:
+def token_from(scope: Mapping[str, Any], headers: dict[str, str]) -> tuple[str | None, str | None]:
     """(token, subprotocol to select) from the Authorization header, the subprotocol pair
     `bearer, <token>`, or ?token= / ?access_token= (the weakest: URLs end up in logs; ours
     redact them)."""
@@ -67,7 +68,7 @@ def token_from(scope: dict[str, Any], headers: dict[str, str]) -> tuple[str | No
     return None, None
 
 
-def offered_bearer(scope: dict[str, Any]) -> str | None:
+def offered_bearer(scope: Mapping[str, Any]) -> str | None:
     """The subprotocol to select when refusing: "bearer" if offered (a browser drops a socket
     whose server selects none of the protocols it offered)."""
     return "bearer" if "bearer" in scope.get("subprotocols", []) else None
@@ -78,7 +79,7 @@ def origin_allowed(origin: str | None) -> bool:
     return origin is None or "*" in allowed or origin.rstrip("/") in allowed
 
 
-def admit(scope: dict[str, Any]) -> Admission:
+def admit(scope: Mapping[str, Any]) -> Admission:
     """Decide on a new socket; raises Refused. Call `release` when an admitted socket ends."""
     headers = _headers(scope)
     origin = headers.get("origin")

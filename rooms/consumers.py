@@ -38,9 +38,9 @@ class GameConsumer(AsyncWebsocketConsumer):
     session: PlayerSession
     guard: Guard
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         self.scope = scope
-        self.channel_layer = None
+        self.channel_layer = None  # type: ignore[assignment]  # no channel of its own: see above
         self.base_send = send
         self.outbox = Outbox(send, limit=settings.WS_SEND_QUEUE_LIMIT, on_overflow=self._overflow)
         self.admitted: admission.Admission | None = None
@@ -176,7 +176,8 @@ class GameConsumer(AsyncWebsocketConsumer):
     # --- closing -------------------------------------------------------------------------------
 
     async def _accept(self, subprotocol: str | None) -> None:
-        await self.base_send({"type": "websocket.accept", "subprotocol": subprotocol})
+        accept = {"type": "websocket.accept", "subprotocol": subprotocol}
+        await self.base_send(accept)  # type: ignore[arg-type]  # ASGI allows subprotocol None
 
     async def close_with(self, code: int, reason: str = "") -> None:
         if self._closing:

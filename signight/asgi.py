@@ -1,4 +1,6 @@
-"""The one ASGI application: HTTP (Django + DRF), the game WebSocket, and lifespan events."""
+"""The one ASGI application: HTTP (Django + DRF), the game WebSocket, and lifespan events. An
+entry point: it composes the apps (the only import of an app in the base layer).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from signight.lifecycle import lifespan  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": django_http,
-        "websocket": URLRouter(websocket_urlpatterns),
+        "websocket": URLRouter(websocket_urlpatterns),  # type: ignore[arg-type]  # path() of ASGI apps
         "lifespan": lifespan,
     }
 )

@@ -80,8 +80,12 @@ class BaselineGameConsumer(AsyncJsonWebsocketConsumer):
                 "chat_history": [],
             }
         )
-        state = {"name": self.name, "color": content.get("color", "#FFFFFF"),
-                 "position": [0, 0, 0], "rotation": [1, 0, 0, 0]}
+        state = {
+            "name": self.name,
+            "color": content.get("color", "#FFFFFF"),
+            "position": [0, 0, 0],
+            "rotation": [1, 0, 0, 0],
+        }
         await self.channel_layer.group_send(
             self.room_group,
             {"type": "player.joined", "client_id": self.client_id, "state": state},
@@ -102,8 +106,10 @@ class BaselineGameConsumer(AsyncJsonWebsocketConsumer):
 
     async def state_update(self, event: dict[str, Any]) -> None:
         await self.send_json(
-            {"type": "StateUpdate",
-             "players": [{"client_id": event["client_id"], "state": event["state"]}]}
+            {
+                "type": "StateUpdate",
+                "players": [{"client_id": event["client_id"], "state": event["state"]}],
+            }
         )
 
     async def chat_message(self, event: dict[str, Any]) -> None:
