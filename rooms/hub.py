@@ -31,6 +31,7 @@ from signight import metrics
 
 logger = logging.getLogger(__name__)
 
+RECONCILE_INTERVAL = 5.0  # seconds between looks for ghosts (reconcile)
 HEAL_MAX_PLAYERS = 1_000_000  # players put back were admitted already: no room is full to them
 
 
@@ -226,6 +227,23 @@ class RoomHub:
                 healed += 1
         return healed
 
+    async def reconcile(self) -> int:
+        """Remove the ghosts: players Redis lists for this process that have no local member
+        here (a join or leave cut short by a Redis error or stall). Returns how many.
+
+        Only this direction: a local player missing from Redis is not re-added here (it may
+        have been taken over by a newer connection elsewhere); data loss is healed by `heal`.
+        """
+        local = {(cid, rid) for rid, room in self.rooms.items() for cid in room.members}
+        removed = 0
+        for client_id, room_id in await presence.node_clients(self.node_id):
+            if (client_id, room_id) not in local:
+                departure = await player_remove(room_id, client_id, node_id=self.node_id)
+                removed += departure.removed
+        if removed:
+            logger.warning("reconcile: removed %d players with no socket on this process", removed)
+        return removed
+
     async def leave(self, room_id: str, client_id: str) -> bool:
         """Stop delivering the room to this player here (Redis is the caller's business); True
         if it was a local member. The last local member out leaves the room's group."""
@@ -315,12 +333,16 @@ class RoomHub:
     # --- housekeeping --------------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
+        last_reconcile = time.monotonic()
         while not self._stopping:
             await asyncio.sleep(1.0)
             try:
                 now = time.monotonic()
                 await self.close_idle(now)
                 await self.nodes.maintain(now)
+                if now - last_reconcile >= RECONCILE_INTERVAL:
+                    last_reconcile = now
+                    await self.reconcile()
             except asyncio.CancelledError:
                 raise
             except Exception:
