@@ -234,10 +234,10 @@ class RoomHub:
         Only this direction: a local player missing from Redis is not re-added here (it may
         have been taken over by a newer connection elsewhere); data loss is healed by `heal`.
         """
-        local = {(cid, rid) for rid, room in self.rooms.items() for cid in room.members}
         removed = 0
         for client_id, room_id in await presence.node_clients(self.node_id):
-            if (client_id, room_id) not in local:
+            room = self.rooms.get(room_id)  # looked at now: a join may have begun meanwhile
+            if room is None or client_id not in room.members:
                 departure = await player_remove(room_id, client_id, node_id=self.node_id)
                 removed += departure.removed
         if removed:
