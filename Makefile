@@ -63,6 +63,7 @@ check: $(STAMP)
 	if [ -n "$$failed" ]; then echo "make check: failed:$$failed"; exit 1; fi
 
 test: lint $(BENCH_STAMP) $(CHECKOV)
+	$(MYPY)
 	CHECKOV=$(CURDIR)/$(CHECKOV) $(PY) -m pytest
 
 bench: $(BENCH_STAMP)

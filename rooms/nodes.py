@@ -108,9 +108,13 @@ class Nodes:
                 continue
             if not await presence.node_claim_reap(node_id, ttl=REAP_CLAIM_SECONDS):
                 continue
+            removed = 0
             for client_id, room_id in await presence.node_clients(node_id):
                 if (await self._remove(room_id, client_id, node_id)).removed:
-                    reaped += 1
+                    removed += 1
             await presence.node_forget(node_id)
-            logger.warning("reaped dead node %s: %d players removed", node_id, reaped)
+            # A process that stopped cleanly left nothing: expected, not a warning.
+            level = logging.WARNING if removed else logging.INFO
+            logger.log(level, "reaped dead node %s: %d players removed", node_id, removed)
+            reaped += removed
         return reaped
