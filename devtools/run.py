@@ -55,12 +55,20 @@ def main() -> int:
             "signight: Ctrl-C stops the server and everything started here",
             flush=True,
         )
-        server = subprocess.Popen([*manage, "serve"], env=env)
+        # A session of its own: the terminal's Ctrl-C reaches only this script, which sends the
+        # server ONE SIGTERM, so it drains like a pod (1001 to every client) instead of taking
+        # the SIGINT and the SIGTERM as two signals (an immediate exit, 1012 without a reason).
+        server = subprocess.Popen([*manage, "serve"], env=env, start_new_session=True)
         try:
             return server.wait()
         except KeyboardInterrupt:
+            print("signight: draining; Ctrl-C again to stop at once", flush=True)
             server.send_signal(signal.SIGTERM)
-            return server.wait(30)
+            try:
+                return server.wait(60)
+            except KeyboardInterrupt:
+                server.send_signal(signal.SIGTERM)  # a second signal: the server exits now
+                return server.wait(10)
     except subprocess.CalledProcessError as exc:
         return exc.returncode
     finally:
