@@ -28,6 +28,7 @@ from rooms.outbox import Wire
 from rooms.session import Connection, PlayerSession
 from rooms.tick import Tick
 from signight import metrics
+from signight.errors import BACKING_SERVICE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -345,8 +346,26 @@ class RoomHub:
                     await self.reconcile()
             except asyncio.CancelledError:
                 raise
+            except BACKING_SERVICE_ERRORS as exc:
+                logger.warning("hub housekeeping: Redis unavailable: %s", exc)
             except Exception:
                 logger.exception("hub housekeeping failed; retrying")
+            await self._close_if_outage_outlasts(time.monotonic())
+
+    async def _close_if_outage_outlasts(self, now: float) -> None:
+        """A Redis outage longer than BACKEND_OUTAGE_CLOSE_SECONDS (heartbeats unanswered since):
+        close this process's sockets with 1013 so clients back off and reconnect (perhaps to a
+        process that reaches Redis). Shorter outages keep them open."""
+        since = self.nodes.outage_since
+        if since is None or not self._connections:
+            return
+        if now - since >= settings.BACKEND_OUTAGE_CLOSE_SECONDS:
+            logger.warning(
+                "Redis unavailable for %.0f s: closing %d sockets with 1013",
+                now - since,
+                len(self._connections),
+            )
+            await self.close_all(protocol.CloseCode.TRY_AGAIN_LATER, "service unavailable", wait=0)
 
 
 async def _reap(room_id: str, client_id: str, node_id: str) -> presence.Departure:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from rooms import broadcast, presence
+from signight.errors import BACKING_SERVICE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Nodes:
         self._heal = heal
         self._channels: dict[str, str] = {}  # other node -> its channel (cached)
         self._last_beat = self._last_reap = time.monotonic()
+        self.outage_since: float | None = None  # the first heartbeat Redis did not answer
 
     async def register(self) -> str:
         """Open this process's channel and announce it; returns the channel."""
@@ -49,9 +51,15 @@ class Nodes:
     async def heartbeat(self) -> None:
         assert self.channel is not None
         known = self.epoch
-        self.epoch = await presence.node_register(
-            node_id=self.node_id, channel=self.channel, ttl=self._ttl, epoch=uuid.uuid4().hex
-        )
+        try:
+            self.epoch = await presence.node_register(
+                node_id=self.node_id, channel=self.channel, ttl=self._ttl, epoch=uuid.uuid4().hex
+            )
+        except BACKING_SERVICE_ERRORS:
+            if self.outage_since is None:
+                self.outage_since = time.monotonic()
+            raise
+        self.outage_since = None
         if known is not None and self.epoch != known:
             healed = await self._heal()
             logger.warning(

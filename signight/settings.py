@@ -49,6 +49,8 @@ CHAT_WRITE_QUEUE_LIMIT = env.int("CHAT_WRITE_QUEUE_LIMIT", default="1000", min=1
 TICK_RATE = env.int("TICK_RATE", default="20", min=1, max=120)
 # A node (server process) whose heartbeat is older than this is presumed dead and reaped.
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default="10", min=3, max=300)
+# A Redis outage longer than this closes this process's sockets with 1013 (shorter ones do not).
+BACKEND_OUTAGE_CLOSE_SECONDS = env.int("BACKEND_OUTAGE_CLOSE_SECONDS", default="30", min=1)
 
 # --- Abuse limits (docs/security.md) --------------------------------------------------------
 WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default="16384", min=256, max=16 * 2**20)

@@ -1,6 +1,7 @@
-"""A Redis outage, for real (issue 11, first part): a server whose Redis is killed keeps its
-sockets open; Updates are still accepted, a Join that cannot be served gets Error `unavailable`
-(never close 1011), and once Redis is back a Join is served again."""
+"""A Redis outage, for real (issue 11, part): a server whose Redis is killed keeps its sockets
+open; Updates are still accepted, a Join that cannot be served gets Error `unavailable` (never
+close 1011), and once Redis is back a Join is served again. Only an outage longer than
+BACKEND_OUTAGE_CLOSE_SECONDS closes the sockets, with 1013."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from devtools.services import Service, start_redis
 from tests.clients import STATE, LiveSocket
@@ -23,11 +25,22 @@ def redis() -> Iterator[Service]:
     service.stop()
 
 
+def serve(redis: Service, **overrides: str) -> ServerProcess:
+    env = server_env(MONGODB_DB_NAME=unique_db(), REDIS_URL=redis.url, **overrides)
+    migrate(env)
+    return ServerProcess(env).start()
+
+
 @pytest.fixture
 def server(redis: Service) -> Iterator[ServerProcess]:
-    env = server_env(MONGODB_DB_NAME=unique_db(), REDIS_URL=redis.url)
-    migrate(env)
-    process = ServerProcess(env).start()
+    process = serve(redis)  # BACKEND_OUTAGE_CLOSE_SECONDS: 30, longer than this test's outage
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def impatient_server(redis: Service) -> Iterator[ServerProcess]:
+    process = serve(redis, BACKEND_OUTAGE_CLOSE_SECONDS="2", PRESENCE_TTL_SECONDS="3")
     yield process
     process.stop()
 
@@ -73,3 +86,18 @@ async def test_while_redis_is_down_sockets_stay_open_and_a_join_gets_unavailable
             break
         await asyncio.sleep(0.5)
     assert frame["type"] == "Welcome" and frame["room_id"] == room_id + "-b"
+
+
+async def test_an_outage_longer_than_the_limit_closes_sockets_with_1013(
+    redis, impatient_server, room_id, live_players
+) -> None:
+    player = await live_players.connect(impatient_server.ws_url)
+    await player.join(room_id, "P")
+    assert await pong(player, 0) == {"type": "Pong", "t": 0}
+
+    redis.stop(kill=True)
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await player.recv(timeout=20)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1013, "service unavailable")
