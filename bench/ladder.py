@@ -8,6 +8,7 @@ lines of each step are counted and shown.
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import shutil
 import subprocess
@@ -78,7 +79,8 @@ def run_ladder(
         if not budget.fits(timing.duration + STEP_OVERHEAD_S + spec.players / 100):
             print(f"  ({kind} {spec.label}: skipped, the run's time budget is spent)")
             break
-        record = run_one(
+        step = functools.partial(
+            run_one,
             backing,
             spec,
             kind=kind,
@@ -88,21 +90,13 @@ def run_ladder(
             log_dir=log_dir,
             step_no=number,
         )
+        record = step()
         records.append(record)
         on_record(record)
         if _only_generator_failed(record) and budget.fits(timing.duration + STEP_OVERHEAD_S):
             # Inconclusive, usually a burst of other work on the box: one more try, then stop.
             print(f"  ({kind} {spec.label}: generator fell behind; running the step again)")
-            record = run_one(
-                backing,
-                spec,
-                kind=kind,
-                app=app,
-                servers=servers,
-                timing=timing,
-                log_dir=log_dir,
-                step_no=number,
-            )
+            record = step()
             record["retry"] = True
             records.append(record)
             on_record(record)

@@ -129,8 +129,7 @@ class Tick:
     async def flush(self) -> None:
         """Shutdown: publish and deliver whatever is staged, now."""
         self.take(self._unpublished_tick)
-        if self._publisher is not None:
-            await self._publisher
+        await self.published()
         await self.deliver()
 
     async def published(self) -> None:

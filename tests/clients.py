@@ -13,7 +13,7 @@ import json
 import os
 import socket
 import struct
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
 
 import websockets
@@ -69,14 +69,28 @@ class GameClient(abc.ABC):
         self, kind: str, timeout: float | None = None, **match: Any
     ) -> dict[str, Any]:
         """The next frame of this type (with these fields), within `timeout` seconds in all."""
+
+        def wanted(frame: dict[str, Any]) -> bool:
+            return frame["type"] == kind and all(frame.get(k) == v for k, v in match.items())
+
+        return await self._next(wanted, {kind}, timeout)
+
+    async def recv_first(self, *kinds: str, timeout: float | None = None) -> dict[str, Any]:
+        """The next frame of any of these types (e.g. "Pong", "Error": whichever the server
+        answers with), skipping others as recv_type does."""
+        return await self._next(lambda frame: frame["type"] in kinds, set(kinds), timeout)
+
+    async def _next(
+        self, wanted: Callable[[dict[str, Any]], bool], kinds: set[str], timeout: float | None
+    ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.TIMEOUT if timeout is None else timeout)
         while True:
             frame = await self.recv(max(deadline - loop.time(), 0.01))
-            if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+            if wanted(frame):
                 return frame
-            skippable = self.SKIPPABLE is None or frame["type"] in {kind, *self.SKIPPABLE}
-            assert skippable, f"expected a {kind}, got {frame}"
+            skippable = self.SKIPPABLE is None or frame["type"] in {*kinds, *self.SKIPPABLE}
+            assert skippable, f"expected {sorted(kinds)}, got {frame}"
 
     async def join(self, room_id: str, name: str = "p", color: str = "#00FF00") -> dict[str, Any]:
         """Join the room; the Welcome. `client_id` is the one the Welcome gives."""

@@ -88,6 +88,12 @@ class ServerProcess:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
 
+    def player_count(self, room_id: str) -> int:
+        """The room's player count as GET /rooms on this server answers it (0: not listed)."""
+        status, rooms = self.get("/rooms")
+        assert status == 200
+        return next((r["player_count"] for r in rooms if r["room_id"] == room_id), 0)
+
     def signal(self, sig: int) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)

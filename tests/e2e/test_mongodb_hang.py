@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import pytest
 
 from devtools.services import Service, start_secantus
-from tests.clients import LiveSocket
 from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
 
 pytestmark = pytest.mark.e2e
@@ -37,13 +36,6 @@ def server(mongodb: Service) -> Iterator[ServerProcess]:
     process.stop()
 
 
-async def next_of(client: LiveSocket, *kinds: str, timeout: float = 10) -> dict:
-    while True:
-        frame = await client.recv(timeout=timeout)
-        if frame["type"] in kinds:
-            return frame
-
-
 async def test_a_chat_while_mongodb_hangs_is_refused_in_time_and_chat_recovers(
     mongodb, server, room_id, live_players
 ) -> None:
@@ -52,17 +44,17 @@ async def test_a_chat_while_mongodb_hangs_is_refused_in_time_and_chat_recovers(
 
     mongodb.proc.send_signal(signal.SIGSTOP)
     await player.send({"type": "Chat", "message": "into the void"})
-    # Without a deadline the insert would wait for ever: no answer within next_of's 10 s.
-    refused = await next_of(player, "Chat", "Error")
+    # Without a deadline the insert would wait for ever: no answer within recv_first's 10 s.
+    refused = await player.recv_first("Chat", "Error")
     assert refused == {
         "type": "Error",
         "code": "chat_unavailable",
         "message": "chat is unavailable right now; the message was not sent",
     }
     await player.send({"type": "Ping", "t": 1})
-    assert await next_of(player, "Pong") == {"type": "Pong", "t": 1}
+    assert await player.recv_first("Pong") == {"type": "Pong", "t": 1}
 
     mongodb.proc.send_signal(signal.SIGCONT)
     await player.send({"type": "Chat", "message": "back"})
-    echo = await next_of(player, "Chat", "Error")
+    echo = await player.recv_first("Chat", "Error")
     assert echo["type"] == "Chat" and echo["message"] == "back"

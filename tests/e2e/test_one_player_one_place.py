@@ -49,12 +49,6 @@ def token(subject: str) -> str:
     return jwt.encode(claims(sub=subject, name=subject.title()), JWT_SECRET, algorithm="HS256")
 
 
-def count(server: ServerProcess, room_id: str) -> int:
-    status, rooms = server.get("/rooms")
-    assert status == 200
-    return next((r["player_count"] for r in rooms if r["room_id"] == room_id), 0)
-
-
 async def close_code(client: LiveSocket, timeout: float) -> int | None:
     try:
         async with asyncio.timeout(timeout):
@@ -118,11 +112,11 @@ async def test_the_older_connection_on_another_process_is_replaced_and_its_leave
     states = [p for f in seen if f["type"] == "StateUpdate" for p in f["players"]]
     relayed = {**STATE, "position": [9.0, 0.0, 0.0], "rotation": [1.0, 0.0, 0.0, 0.0]}
     assert {"client_id": player, "state": relayed} in states
-    assert count(old, room_id) == count(new, room_id) == 2
+    assert old.player_count(room_id) == new.player_count(room_id) == 2
 
     await second.send({"type": "Leave"})
     assert await watcher.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": player}
-    assert count(new, room_id) == 1
+    assert new.player_count(room_id) == 1
 
 
 async def test_reaping_the_older_copys_crashed_process_spares_the_newer_copy(
@@ -137,6 +131,6 @@ async def test_reaping_the_older_copys_crashed_process_spares_the_newer_copy(
 
     seen = await frames_for(watcher, TTL + 5 + 2)  # the dead process is reaped meanwhile
     assert not [f for f in seen if f["type"] == "PlayerLeft"]
-    assert count(new, room_id) == 2
+    assert new.player_count(room_id) == 2
     await second.send({"type": "Ping", "t": 1})
     assert await second.recv_type("Pong") == {"type": "Pong", "t": 1}

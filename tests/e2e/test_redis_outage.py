@@ -45,17 +45,10 @@ def impatient_server(redis: Service) -> Iterator[ServerProcess]:
     process.stop()
 
 
-async def next_of(client: LiveSocket, *kinds: str) -> dict:
-    while True:
-        frame = await client.recv()
-        if frame["type"] in kinds:
-            return frame
-
-
 async def pong(client: LiveSocket, t: int) -> dict:
     """The next Error or Pong after a Ping: a socket that still answers."""
     await client.send({"type": "Ping", "t": t})
-    return await next_of(client, "Pong", "Error")
+    return await client.recv_first("Pong", "Error")
 
 
 async def test_while_redis_is_down_sockets_stay_open_and_a_join_gets_unavailable(
@@ -81,7 +74,7 @@ async def test_while_redis_is_down_sockets_stay_open_and_a_join_gets_unavailable
     redis.restart()
     for _attempt in range(20):
         await player.send({"type": "Join", "room_id": room_id + "-b", "name": "P"})
-        frame = await next_of(player, "Welcome", "Error")
+        frame = await player.recv_first("Welcome", "Error")
         if frame["type"] == "Welcome":
             break
         await asyncio.sleep(0.5)

@@ -39,18 +39,12 @@ def servers(redis: Service) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     two.stop()
 
 
-def count(server: ServerProcess, room_id: str) -> int:
-    status, rooms = server.get("/rooms")
-    assert status == 200
-    return next((r["player_count"] for r in rooms if r["room_id"] == room_id), 0)
-
-
 async def next_of(client: LiveSocket, kind: str, **match: object) -> dict:
     """The next frame of `kind` (with these fields), skipping others; Errors fail the test."""
     while True:
-        frame = await client.recv()
+        frame = await client.recv_first(kind, "Error")
         assert frame["type"] != "Error", frame
-        if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+        if all(frame.get(k) == v for k, v in match.items()):
             return frame
 
 
@@ -69,10 +63,10 @@ async def test_after_redis_lost_its_data_rooms_heal_and_events_still_reach_every
     redis.stop(kill=True)
     redis.restart()  # the same port, no data
     for _ in range(150):  # each process puts its player back at its next heartbeat
-        if count(one, room_id) == 2:
+        if one.player_count(room_id) == 2:
             break
         await asyncio.sleep(0.1)
-    assert count(one, room_id) == count(two, room_id) == 2
+    assert one.player_count(room_id) == two.player_count(room_id) == 2
 
     await bob.send({"type": "Chat", "message": "after the restart"})
     after = await next_of(alice, "Chat", message="after the restart")

@@ -30,12 +30,6 @@ def two_servers(env) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     b.stop()
 
 
-def _count(server: ServerProcess, room_id: str) -> int:
-    status, rooms = server.get("/rooms")
-    assert status == 200
-    return next((r["player_count"] for r in rooms if r["room_id"] == room_id), 0)
-
-
 async def test_a_room_spans_two_processes(two_servers, room_id, live_players) -> None:
     one, two = two_servers
     alice = await live_players.connect(one.ws_url)
@@ -43,13 +37,13 @@ async def test_a_room_spans_two_processes(two_servers, room_id, live_players) ->
         f"ws://127.0.0.1:{two.http_port}/"
     )  # either port serves the socket
     await alice.join(room_id, "Alice")
-    assert _count(two, room_id) == 1
+    assert two.player_count(room_id) == 1
 
     welcome = await bob.join(room_id, "Bob")
     assert {p["client_id"] for p in welcome["room_state"]} == {alice.client_id, bob.client_id}
     joined = await alice.recv_type("PlayerJoined")
     assert joined["client_id"] == bob.client_id and joined["state"]["name"] == "Bob"
-    assert _count(one, room_id) == _count(two, room_id) == 2
+    assert one.player_count(room_id) == two.player_count(room_id) == 2
 
     await alice.send({"type": "Update", "state": STATE})
     update = await bob.recv_type("StateUpdate")
@@ -71,7 +65,7 @@ async def test_a_room_spans_two_processes(two_servers, room_id, live_players) ->
 
     await bob.send({"type": "Leave"})
     assert await alice.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": bob.client_id}
-    assert _count(one, room_id) == 1
+    assert one.player_count(room_id) == 1
 
     await bob.join(room_id, "Bob")
     await alice.recv_type("PlayerJoined", client_id=bob.client_id)
@@ -79,10 +73,10 @@ async def test_a_room_spans_two_processes(two_servers, room_id, live_players) ->
     await alice.recv_type("PlayerLeft", client_id=bob.client_id)
     await alice.close()
     for _ in range(50):
-        if _count(two, room_id) == 0:
+        if two.player_count(room_id) == 0:
             break
         await asyncio.sleep(0.1)
-    assert _count(two, room_id) == 0
+    assert two.player_count(room_id) == 0
 
 
 async def test_players_of_a_killed_process_leave_within_30_seconds(
@@ -94,7 +88,7 @@ async def test_players_of_a_killed_process_leave_within_30_seconds(
     doomed = [await live_players.connect(doomed_server.ws_url) for _ in range(3)]
     for i, client in enumerate(doomed):
         await client.join(room_id, f"Doomed{i}")
-    assert _count(survivor_server, room_id) == 4
+    assert survivor_server.player_count(room_id) == 4
 
     doomed_server.signal(signal.SIGKILL)
     killed_at = time.monotonic()
@@ -103,4 +97,4 @@ async def test_players_of_a_killed_process_leave_within_30_seconds(
         left = await survivor.recv_type("PlayerLeft", timeout=30 - (time.monotonic() - killed_at))
         gone.add(left["client_id"])
     assert gone == {c.client_id for c in doomed}
-    assert _count(survivor_server, room_id) == 1
+    assert survivor_server.player_count(room_id) == 1
