@@ -125,6 +125,24 @@ class Env:
             name, default, lambda raw: [item.strip() for item in raw.split(",") if item.strip()]
         )
 
+    def addresses(
+        self, name: builtins.str, default: object = _MISSING
+    ) -> builtins.list[tuple[builtins.str, builtins.int]]:
+        """Comma-separated `host:port` pairs (e.g. Redis Sentinels)."""
+
+        def convert(raw: builtins.str) -> builtins.list[tuple[builtins.str, builtins.int]]:
+            pairs = []
+            for item in (part.strip() for part in raw.split(",")):
+                if not item:
+                    continue
+                host, sep, port = item.rpartition(":")
+                if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                    raise ValueError(f"{item!r} is not host:port")
+                pairs.append((host, int(port)))
+            return pairs
+
+        return self._convert(name, default, convert)
+
     def choice(
         self, name: builtins.str, default: object = _MISSING, *, choices: tuple[builtins.str, ...]
     ) -> builtins.str:

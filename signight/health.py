@@ -11,6 +11,8 @@ import pymongo
 import redis
 from django.conf import settings
 
+from signight.redis import new_sync_client
+
 logger = logging.getLogger(__name__)
 
 CHECK_TIMEOUT = 0.8  # each check; both run at once, so /health answers well inside 2 s
@@ -31,9 +33,7 @@ def _mongo() -> pymongo.MongoClient:
 
 @lru_cache(maxsize=1)
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=CHECK_TIMEOUT, socket_connect_timeout=CHECK_TIMEOUT
-    )
+    return new_sync_client(timeout=CHECK_TIMEOUT, retries=0)
 
 
 def check_redis() -> bool:
@@ -44,9 +44,14 @@ def check_redis() -> bool:
         return False
 
 
+def mongodb_up() -> bool:
+    """One ping under CHECK_TIMEOUT; raises what pymongo raises."""
+    return bool(_mongo().admin.command("ping").get("ok"))
+
+
 def check_mongodb() -> bool:
     try:
-        return bool(_mongo().admin.command("ping").get("ok"))
+        return mongodb_up()
     except Exception as exc:
         logger.warning("health: mongodb unreachable: %s", exc)
         return False

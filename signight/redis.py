@@ -1,5 +1,8 @@
-"""Redis connections of this process: one async client per event loop, one sync client, and the
-retry policy they and the channel layer share.
+"""Redis connections of this process: one async client per event loop, one sync client, the
+channel layer's connection options, and the retry policy they share.
+
+With REDIS_SENTINELS set, every client (and the channel layer) asks the sentinels for the master
+named REDIS_SENTINEL_MASTER and follows it through a failover; otherwise REDIS_URL names Redis.
 
 Live state (rooms.presence) and health checks use these; the channel layer keeps its own pool.
 A command that meets a dead pooled connection (Redis restarted, a failover) is retried on a new
@@ -9,10 +12,15 @@ error.
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlsplit
+
 import redis
 import redis.asyncio as aredis
 import redis.asyncio.retry
+import redis.asyncio.sentinel
 import redis.retry
+import redis.sentinel
 from django.conf import settings
 from redis.backoff import ExponentialWithJitterBackoff
 
@@ -21,6 +29,10 @@ from signight.loops import PerLoop
 _sync_client: redis.Redis | None = None
 
 SOCKET_TIMEOUT = 2.0
+# The channel layer's commands wait longer: a PUBLISH outlasts a short stall (CLIENT PAUSE, a
+# failover) instead of failing, and still fails on a connection that went silent.
+LAYER_SOCKET_TIMEOUT = 5.0
+HEALTH_CHECK_SECONDS = 30
 # A mass disconnect (thousands of leaves at once) queues for these instead of opening a
 # connection per socket.
 MAX_CONNECTIONS = 32
@@ -36,16 +48,54 @@ def async_retry() -> redis.asyncio.retry.Retry:
     return redis.asyncio.retry.Retry(_backoff(), RETRIES)
 
 
+def _db(url: str) -> int:
+    path = urlsplit(url).path.strip("/")
+    return int(path) if path.isdigit() else 0
+
+
+def layer_host(url: str, sentinels: list[tuple[str, int]], master: str) -> dict[str, Any]:
+    """The channel layer's `hosts` entry (channels-redis): Redis at `url`, or the master the
+    `sentinels` elect. Dead connections are noticed (health checks, TCP keepalive) and commands
+    retried on a new connection; the subscriber is watched by the hub's self-probe."""
+    options: dict[str, Any] = {
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "socket_timeout": LAYER_SOCKET_TIMEOUT,
+        "socket_keepalive": True,
+        "health_check_interval": HEALTH_CHECK_SECONDS,
+        "retry": async_retry(),
+        "retry_on_error": RETRY_ON,
+    }
+    if sentinels:
+        return {"master_name": master, "sentinels": sentinels, "db": _db(url), **options}
+    return {"address": url, **options}
+
+
+def _sentinel_kwargs() -> dict[str, Any]:
+    return {"socket_timeout": SOCKET_TIMEOUT, "socket_connect_timeout": SOCKET_TIMEOUT}
+
+
 def _new_async_client() -> aredis.Redis:
+    options: dict[str, Any] = {
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+        "socket_keepalive": True,
+        "health_check_interval": HEALTH_CHECK_SECONDS,
+        "retry": async_retry(),
+        "retry_on_error": RETRY_ON,
+    }
+    if settings.REDIS_SENTINELS:
+        # redis-py has no blocking Sentinel pool: a larger cap instead of a queue.
+        sentinel = redis.asyncio.sentinel.Sentinel(
+            settings.REDIS_SENTINELS, sentinel_kwargs=_sentinel_kwargs()
+        )
+        return sentinel.master_for(
+            settings.REDIS_SENTINEL_MASTER,
+            db=_db(settings.REDIS_URL),
+            max_connections=MAX_CONNECTIONS * 8,
+            **options,
+        )
     pool = aredis.BlockingConnectionPool.from_url(
-        settings.REDIS_URL,
-        max_connections=MAX_CONNECTIONS,
-        timeout=10,
-        socket_timeout=SOCKET_TIMEOUT,
-        socket_connect_timeout=SOCKET_TIMEOUT,
-        health_check_interval=30,
-        retry=async_retry(),
-        retry_on_error=RETRY_ON,
+        settings.REDIS_URL, max_connections=MAX_CONNECTIONS, timeout=10, **options
     )
     return aredis.Redis(connection_pool=pool)
 
@@ -58,16 +108,29 @@ def get_async() -> aredis.Redis:
     return _async_clients.get()
 
 
+def new_sync_client(*, timeout: float = SOCKET_TIMEOUT, retries: int = RETRIES) -> redis.Redis:
+    """A blocking client (threads: health checks, the /rooms view)."""
+    options: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": redis.retry.Retry(_backoff(), retries),
+        "retry_on_error": RETRY_ON,
+    }
+    if settings.REDIS_SENTINELS:
+        sentinel = redis.sentinel.Sentinel(
+            settings.REDIS_SENTINELS,
+            sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout},
+        )
+        return sentinel.master_for(
+            settings.REDIS_SENTINEL_MASTER, db=_db(settings.REDIS_URL), **options
+        )
+    return redis.Redis.from_url(settings.REDIS_URL, **options)
+
+
 def get_sync() -> redis.Redis:
     global _sync_client
     if _sync_client is None:
-        _sync_client = redis.Redis.from_url(
-            settings.REDIS_URL,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=SOCKET_TIMEOUT,
-            retry=redis.retry.Retry(_backoff(), RETRIES),
-            retry_on_error=RETRY_ON,
-        )
+        _sync_client = new_sync_client()
     return _sync_client
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from signight import logs
-from signight import redis as redis_retry
+from signight import redis as signight_redis
 from signight.config import ConfigError, Env
 
 env = Env()
@@ -36,6 +36,10 @@ WS_PER_MESSAGE_DEFLATE = env.bool("WS_PER_MESSAGE_DEFLATE", default=False)
 
 # --- Backing services -----------------------------------------------------------------------
 REDIS_URL = env.url("REDIS_URL", default="redis://redis:6379", schemes=("redis", "rediss", "unix"))
+# Redis Sentinel (high availability): when set, the master named REDIS_SENTINEL_MASTER that these
+# sentinels elect is used instead of REDIS_URL's host (whose database number still applies).
+REDIS_SENTINELS = env.addresses("REDIS_SENTINELS", default="")
+REDIS_SENTINEL_MASTER = env.str("REDIS_SENTINEL_MASTER", default="mymaster")
 MONGODB_URL = env.url(
     "MONGODB_URL", default="mongodb://mongo:27017", schemes=("mongodb", "mongodb+srv")
 )
@@ -156,15 +160,7 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "signight.channel_layer.RedisPubSubChannelLayer",
         "CONFIG": {
-            "hosts": [
-                {
-                    "address": REDIS_URL,
-                    "socket_connect_timeout": 5,
-                    # publishes retry on a new connection after Redis restarted (signight.redis)
-                    "retry": redis_retry.async_retry(),
-                    "retry_on_error": redis_retry.RETRY_ON,
-                }
-            ],
+            "hosts": [signight_redis.layer_host(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER)],
         },
     },
 }
