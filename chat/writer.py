@@ -1,5 +1,5 @@
 """Storing chat: messages go to MongoDB in batches (BatchWriter), one batch in flight per event
-loop (chat_message_store).
+loop (chat_message_store); withdrawing one that could not be delivered (chat_message_withdraw).
 
 One ORM insert per message costs a thread hop and a round trip each, and on a busy server those
 threads also wait for the GIL: at 600 players (60 chats/s) single inserts fell seconds behind
@@ -74,3 +74,13 @@ async def chat_message_store(row: ChatMessage) -> ChatMessage:
     """Store one message (with whatever else is waiting); raises what its batch failed with."""
     stored: ChatMessage = await _writer.get().store(row)
     return stored
+
+
+def _delete(pk: object) -> None:
+    ChatMessage.objects.filter(pk=pk).delete()
+
+
+async def chat_message_withdraw(row: ChatMessage) -> None:
+    """Delete a stored message that could not be delivered (rooms.services: a chat is delivered
+    or refused, never only stored)."""
+    await database_sync_to_async(_delete, thread_sensitive=False)(row.pk)

@@ -20,6 +20,7 @@ from signight.text import is_room_id
 EVENT = "room.event"
 STATES = "node.states"
 REPLACE = "node.replace"
+PROBE = "node.probe"
 
 
 def group_name(room_id: str) -> str:
@@ -102,6 +103,17 @@ async def replace(channel: str, *, client_id: str, connection_id: str) -> None:
         await _layer().send(
             channel, {"type": REPLACE, "client": client_id, "connection": connection_id}
         )
+
+
+async def probe(channel: str) -> None:
+    """A message from this node to its own channel: its arrival proves that the subscribed
+    connection still reads (rooms.hub watches for it)."""
+    await _layer().send(channel, {"type": PROBE})
+
+
+async def reconnect_subscriber() -> None:
+    """The probes stopped arriving: open the subscribed connection anew."""
+    await _layer().reconnect_subscriber()
 
 
 async def wake(channel: str | None) -> None:

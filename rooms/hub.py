@@ -27,12 +27,16 @@ from rooms.nodes import Nodes
 from rooms.outbox import Wire
 from rooms.session import Connection, PlayerSession
 from rooms.tick import Tick
-from signight import metrics
+from signight import health, metrics
 from signight.errors import BACKING_SERVICE_ERRORS
 
 logger = logging.getLogger(__name__)
 
 RECONCILE_INTERVAL = 5.0  # seconds between looks for ghosts (reconcile)
+# Each second the hub sends itself a probe through the channel layer; none for PROBE_DEADLINE
+# seconds means the subscribed connection is deaf: readiness fails and it is reconnected.
+PROBE_DEADLINE = 3.0
+MONGODB_CHECK_INTERVAL = 2.0  # seconds between MongoDB pings (an outage closes sockets too)
 HEAL_MAX_PLAYERS = 1_000_000  # players put back were admitted already: no room is full to them
 
 
@@ -45,6 +49,7 @@ class Member:
     state: bytes  # its state at Join (put back in Redis if Redis lost its data)
     held: list[tuple[int, str]] | None = field(default_factory=list)
     welcome_seq: int = 0
+    listed: bool = True  # False once the room was told it left while it is still here
 
     @property
     def welcomed(self) -> bool:
@@ -89,6 +94,11 @@ class RoomHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._started: asyncio.Future[None] | None = None
         self._stopping = False
+        self._probe_seen = self._resubscribed = time.monotonic()
+        self.deaf = False  # probes stopped arriving (readiness fails until they arrive again)
+        self._mongodb_checked = 0.0
+        self._readds: set[asyncio.Task[None]] = set()
+        self.mongodb_down_since: float | None = None
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -145,6 +155,7 @@ class RoomHub:
 
     async def _start(self) -> None:
         self._stopping = self.tick.stopping = False
+        self._probe_seen, self.deaf = time.monotonic(), False
         channel = await self.nodes.register()
         loops = {
             "tick": self.tick.run,
@@ -156,8 +167,9 @@ class RoomHub:
         logger.info("room hub started: node %s, channel %s", self.node_id, channel)
 
     def healthy(self) -> bool:
-        """False once a loop of a started hub has ended by itself (readiness)."""
-        return self._stopping or not any(task.done() for task in self._tasks)
+        """False once a loop of a started hub has ended by itself, or while its channel-layer
+        subscription is deaf (readiness)."""
+        return self._stopping or not (self.deaf or any(task.done() for task in self._tasks))
 
     async def stop(self) -> None:
         """Flush pending states, remove this node's players from Redis, stop the loops."""
@@ -228,22 +240,48 @@ class RoomHub:
                 healed += 1
         return healed
 
-    async def reconcile(self) -> int:
-        """Remove the ghosts: players Redis lists for this process that have no local member
-        here (a join or leave cut short by a Redis error or stall). Returns how many.
-
-        Only this direction: a local player missing from Redis is not re-added here (it may
-        have been taken over by a newer connection elsewhere); data loss is healed by `heal`.
-        """
-        removed = 0
-        for client_id, room_id in await presence.node_clients(self.node_id):
+    async def reconcile(self) -> tuple[int, int]:
+        """Make what Redis lists for this process agree with its sockets; returns (removed,
+        re-added). A player listed with no local member here (a join or leave cut short by a
+        Redis error or stall) is removed, with PlayerLeft. A welcomed local member that Redis
+        does not list (reaped while this process stalled) is put back, with PlayerJoined,
+        unless another connection has claimed the player since. Redis data loss is `heal`'s."""
+        listed = await presence.node_clients(self.node_id)
+        removed = readded = 0
+        for client_id, room_id in listed:
             room = self.rooms.get(room_id)  # looked at now: a join may have begun meanwhile
             if room is None or client_id not in room.members:
                 departure = await player_remove(room_id, client_id, node_id=self.node_id)
                 removed += departure.removed
-        if removed:
-            logger.warning("reconcile: removed %d players with no socket on this process", removed)
-        return removed
+        known = set(listed)
+        for room_id, room in list(self.rooms.items()):
+            for client_id, member in list(room.members.items()):
+                if member.welcomed and (client_id, room_id) not in known:
+                    readded += await self._readd(room_id, member)
+        if removed or readded:
+            logger.warning(
+                "reconcile: removed %d players with no socket here, put back %d", removed, readded
+            )
+        return removed, readded
+
+    async def _readd(self, room_id: str, member: Member) -> int:
+        session = member.session
+        joined = await presence.player_readd(
+            room_id=room_id,
+            client_id=session.client_id,
+            owner=self.owner(session),
+            state=member.state,
+        )
+        if joined.status is not presence.JoinStatus.JOINED:
+            return 0
+        member.listed = True
+        await broadcast.event(
+            room_id,
+            protocol.player_joined(session.client_id, member.state),
+            seq=joined.seq,
+            exclude=session.client_id,
+        )
+        return 1
 
     async def leave(self, room_id: str, client_id: str) -> bool:
         """Stop delivering the room to this player here (Redis is the caller's business); True
@@ -260,8 +298,12 @@ class RoomHub:
         return True
 
     def stage(self, room_id: str, client_id: str, state: bytes) -> None:
-        """Hot path (every Update): the latest state waits for the next tick. No I/O."""
-        self.tick.stage(room_id, client_id, state)
+        """Hot path (every Update): the latest state waits for the next tick. No I/O. Not for a
+        member the room was told had left (until it is put back)."""
+        room = self.rooms.get(room_id)
+        member = room.members.get(client_id) if room is not None else None
+        if member is not None and member.listed:
+            self.tick.stage(room_id, client_id, state)
 
     def members(self, room_id: str) -> Iterator[Member]:
         room = self.rooms.get(room_id)
@@ -299,6 +341,11 @@ class RoomHub:
             await self._on_event(message)
         elif kind == broadcast.REPLACE:
             await self._on_replaced(message["client"], message["connection"])
+        elif kind == broadcast.PROBE:
+            self._probe_seen = time.monotonic()
+            if self.deaf:
+                self.deaf = False
+                logger.warning("channel layer: probes arrive again")
 
     async def _on_replaced(self, client_id: str, connection_id: str) -> None:
         """A newer connection of this player opened on another process: close ours (4410);
@@ -310,6 +357,23 @@ class RoomHub:
                     protocol.CloseCode.REPLACED, "replaced by a newer connection"
                 )
 
+    def _left_while_here(self, room_id: str, member: Member | None) -> None:
+        """The room was told that a player still connected here left (its process was reaped
+        while stalled): its states stop until it is put back, with PlayerJoined, at once."""
+        if member is None or not member.welcomed or not member.listed:
+            return
+        member.listed = False
+
+        async def readd() -> None:
+            try:
+                await self._readd(room_id, member)
+            except BACKING_SERVICE_ERRORS as exc:  # reconcile tries again
+                logger.warning("putting back %s failed: %s", member.session.client_id, exc)
+
+        task = asyncio.create_task(readd())
+        self._readds.add(task)
+        task.add_done_callback(self._readds.discard)
+
     async def _on_event(self, message: dict[str, Any]) -> None:
         room_id = message["room"]
         room = self.rooms.get(room_id)
@@ -319,10 +383,11 @@ class RoomHub:
         exclude, left = message.get("exclude"), message.get("left")
         if left is not None:  # no StateUpdate may mention a player after its PlayerLeft
             self.tick.forget(room_id, left)
+            self._left_while_here(room_id, room.members.get(left))
         sent = 0
         wire = Wire(frame.encode())
         for client_id, member in list(room.members.items()):
-            if client_id == exclude:
+            if client_id in (exclude, left):  # nobody is told of its own leaving
                 continue
             if member.held is not None:
                 member.held.append((seq, frame))
@@ -338,6 +403,12 @@ class RoomHub:
         while not self._stopping:
             await asyncio.sleep(1.0)
             try:
+                await self._probe(time.monotonic())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("hub probe: channel layer unavailable: %s", exc)
+            try:
                 now = time.monotonic()
                 await self.close_idle(now)
                 await self.nodes.maintain(now)
@@ -350,19 +421,53 @@ class RoomHub:
                 logger.warning("hub housekeeping: Redis unavailable: %s", exc)
             except Exception:
                 logger.exception("hub housekeeping failed; retrying")
+            await self._watch_mongodb(time.monotonic())
             await self._close_if_outage_outlasts(time.monotonic())
 
-    async def _close_if_outage_outlasts(self, now: float) -> None:
-        """A Redis outage longer than BACKEND_OUTAGE_CLOSE_SECONDS (heartbeats unanswered since):
-        close this process's sockets with 1013 so clients back off and reconnect (perhaps to a
-        process that reaches Redis). Shorter outages keep them open."""
-        since = self.nodes.outage_since
-        if since is None or not self._connections:
+    async def _watch_mongodb(self, now: float) -> None:
+        """Ping MongoDB every MONGODB_CHECK_INTERVAL s; note when an outage began and ended."""
+        if now - self._mongodb_checked < MONGODB_CHECK_INTERVAL:
             return
-        if now - since >= settings.BACKEND_OUTAGE_CLOSE_SECONDS:
+        self._mongodb_checked = now
+        try:
+            up = await asyncio.to_thread(health.mongodb_up)
+        except Exception as exc:
+            up = False
+            if self.mongodb_down_since is None:
+                logger.warning("MongoDB unavailable: %s", exc)
+        if up and self.mongodb_down_since is not None:
+            logger.warning("MongoDB answers again after %.0f s", now - self.mongodb_down_since)
+        self.mongodb_down_since = None if up else (self.mongodb_down_since or now)
+
+    async def _probe(self, now: float) -> None:
+        """Check that the last probe came back, and send the next one."""
+        if now - self._probe_seen > PROBE_DEADLINE:
+            if not self.deaf:
+                logger.warning(
+                    "channel layer: no probe came back for %.1f s; reconnecting the subscriber",
+                    now - self._probe_seen,
+                )
+            self.deaf = True
+            if now - self._resubscribed > PROBE_DEADLINE:
+                self._resubscribed = now
+                await broadcast.reconnect_subscriber()
+        assert self.nodes.channel is not None
+        await broadcast.probe(self.nodes.channel)
+
+    async def _close_if_outage_outlasts(self, now: float) -> None:
+        """A Redis outage (heartbeats unanswered since) or a MongoDB outage (pings) longer than
+        BACKEND_OUTAGE_CLOSE_SECONDS: close this process's sockets with 1013 so clients back off
+        and reconnect (perhaps to a process that reaches it). Shorter outages keep them open."""
+        outages = {"Redis": self.nodes.outage_since, "MongoDB": self.mongodb_down_since}
+        down = {name: now - since for name, since in outages.items() if since is not None}
+        if not down or not self._connections:
+            return
+        name, seconds = max(down.items(), key=lambda item: item[1])
+        if seconds >= settings.BACKEND_OUTAGE_CLOSE_SECONDS:
             logger.warning(
-                "Redis unavailable for %.0f s: closing %d sockets with 1013",
-                now - since,
+                "%s unavailable for %.0f s: closing %d sockets with 1013",
+                name,
+                seconds,
                 len(self._connections),
             )
             await self.close_all(protocol.CloseCode.TRY_AGAIN_LATER, "service unavailable", wait=0)

@@ -82,14 +82,21 @@ local function next_seq(key)
 end
 """
 
-# KEYS: players, states, nodes, rooms, node_clients, seq, chat
-# ARGV: client_id, owner, state, max_players, room_id, node_id
+# KEYS: players, states, nodes, rooms, node_clients, seq, chat[, player]
+# ARGV: client_id, owner, state, max_players, room_id, node_id[, '1': re-add only]
 # Returns {status, seq, chat cached (0/1), {chat items}, {client, state, client, state ...}};
 # status 1 joined, 0 already in (a newer connection of the player takes the entry over), -1
-# full. `seq` numbers the PlayerJoined event; players and chat are the room as of that event.
+# full, 2 (re-add only) nothing done: in the room already, or claimed by another connection.
+# `seq` numbers the PlayerJoined event; players and chat are the room as of that event.
 _JOIN = (
     _NEXT_SEQ
     + """
+if ARGV[7] == '1' then
+  local claim = redis.call('GET', KEYS[8])
+  if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or (claim and claim ~= ARGV[2]) then
+    return {2, 0, 0, {}, {}}
+  end
+end
 local status = 1
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then
@@ -204,6 +211,7 @@ class JoinStatus(enum.Enum):
     JOINED = 1
     REJOINED = 0  # was already in the room (same client_id): its state was refreshed
     FULL = -1
+    PRESENT = 2  # re-add only: in the room already, or claimed by another connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,10 +307,30 @@ async def player_join(
     return Joined(JoinStatus(int(status)), int(seq), room_state, recent)
 
 
+async def player_readd(*, room_id: str, client_id: str, owner: str, state: bytes) -> Joined:
+    """Put a connected player back in its room if Redis has lost it (reconcile) and no other
+    connection has claimed the player since: JOINED, or PRESENT (nothing done)."""
+    node_id = owner.partition("/")[0]
+    reply = await _script(
+        get_async(),
+        _JOIN,
+        [*_room_keys(room_id, node_id), _player(client_id)],
+        [client_id, owner, state, 1_000_000, room_id, node_id, "1"],
+    )
+    status, seq, _cached, _chat, flat = reply
+    room_state = [(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
+    return Joined(JoinStatus(int(status)), int(seq), room_state)
+
+
 async def chat_append(room_id: str, item: bytes) -> int:
     """Add a stored chat message to the room's recent history; returns its event seq."""
     keys = [_room(room_id, "chat"), _room(room_id, "seq")]
     return int(await _script(get_async(), _CHAT, keys, [item, CHAT_KEEP_SECONDS]))
+
+
+async def chat_withdraw(room_id: str, item: bytes) -> None:
+    """Take a chat that was never delivered out of the room's recent history."""
+    await get_async().lrem(_room(room_id, "chat"), 0, item)  # type: ignore[arg-type]
 
 
 async def chat_fill(room_id: str, items: list[bytes]) -> None:

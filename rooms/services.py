@@ -11,16 +11,22 @@ from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 from django.db import IntegrityError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
 from chat.models import ChatMessage
 from chat.selectors import chat_latest
-from chat.writer import QueueFull, chat_message_store
+from chat.writer import QueueFull, chat_message_store, chat_message_withdraw
 from rooms import broadcast, presence, protocol
 from rooms.hub import hub, player_remove
 from rooms.models import Room
 from rooms.session import Connection, PlayerSession
 from signight import metrics
-from signight.errors import DomainError
+from signight.errors import BACKING_SERVICE_ERRORS, DomainError
 
 logger = logging.getLogger(__name__)
 E = protocol.ErrorCode
@@ -208,7 +214,20 @@ def chat_post(*, session: PlayerSession, message: str, on_error: OnError) -> Non
     session.chats.submit(post)
 
 
+# A stored chat's delivery (its seq, its broadcast) is retried this long through a Redis outage
+# or stall; after that the chat is withdrawn and refused.
+CHAT_DELIVERY_SECONDS = 5.0
+
+
+def _unavailable() -> DomainError:
+    return DomainError(
+        "chat is unavailable right now; the message was not sent", code=E.CHAT_UNAVAILABLE
+    )
+
+
 async def _chat_send(room_id: str, row: ChatMessage) -> None:
+    """Stored, then delivered: a chat is acknowledged (its echo) only when both happened; one
+    that was stored but cannot be delivered is withdrawn from MongoDB and refused."""
     try:
         stored = await chat_message_store(row)
     except Exception as exc:
@@ -216,10 +235,39 @@ async def _chat_send(room_id: str, row: ChatMessage) -> None:
             logger.warning("chat refused in room %s: %s", room_id, exc)
         else:
             logger.exception("chat persistence failed in room %s", room_id)
-        raise DomainError(
-            "chat is unavailable right now; the message was not sent", code=E.CHAT_UNAVAILABLE
-        ) from None
+        raise _unavailable() from None
     metrics.CHAT_PERSISTED.inc()
     item = _item(stored, room_id)
-    seq = await presence.chat_append(room_id, protocol.encode_item(item))
-    await broadcast.event(room_id, protocol.chat(item), seq=seq)
+    encoded = protocol.encode_item(item)
+    appended = False
+    try:
+        async for attempt in _delivery_attempts():
+            with attempt:
+                if not appended:
+                    seq = await presence.chat_append(room_id, encoded)
+                    appended = True
+                await broadcast.event(room_id, protocol.chat(item), seq=seq)
+    except BACKING_SERVICE_ERRORS as exc:
+        logger.warning(
+            "chat %s in room %s stored but not delivered (%s): withdrawn", item.id, room_id, exc
+        )
+        await _chat_withdraw(room_id, stored, encoded if appended else None)
+        raise _unavailable() from None
+
+
+def _delivery_attempts() -> AsyncRetrying:
+    return AsyncRetrying(
+        retry=retry_if_exception_type(BACKING_SERVICE_ERRORS),
+        wait=wait_random_exponential(multiplier=0.1, max=1.0),
+        stop=stop_after_delay(CHAT_DELIVERY_SECONDS),
+        reraise=True,
+    )
+
+
+async def _chat_withdraw(room_id: str, stored: ChatMessage, encoded: bytes | None) -> None:
+    try:
+        await chat_message_withdraw(stored)
+        if encoded is not None:
+            await presence.chat_withdraw(room_id, encoded)
+    except BACKING_SERVICE_ERRORS:
+        logger.exception("withdrawing undelivered chat %s in room %s failed", stored.pk, room_id)

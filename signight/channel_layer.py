@@ -7,6 +7,10 @@ fell seconds behind (bench, 60x10: group_send took up to 4.2 s). A PUBLISH needs
 connection pool gives concurrent ones their own connections (rooms.broadcast bounds how many).
 Subscribing and unsubscribing keep the lock. Tied to channels-redis 4.3's internals (pinned in
 requirements.txt; tests/e2e covers cross-process delivery).
+
+`reconnect_subscriber` drops the subscribed connection so that redis-py opens a new one and
+subscribes it again to every channel and group: the hub calls it when its self-probe stops
+arriving (a half-open connection reads "nothing" for ever).
 """
 
 from __future__ import annotations
@@ -23,15 +27,28 @@ class _Shard(pubsub.RedisSingleShardConnection):
         self._ensure_redis()
         await self._redis.publish(channel, message)
 
+    async def reconnect(self) -> None:
+        connection = self._pubsub.connection if self._pubsub is not None else None
+        if connection is not None:
+            await connection.disconnect()  # the next read reconnects and resubscribes
+
 
 class _LoopLayer(pubsub.RedisPubSubLoopLayer):
     def __init__(self, hosts: Any = None, **kwargs: Any) -> None:
         super().__init__(hosts, **kwargs)
         self._shards = [_Shard(host, self) for host in decode_hosts(hosts)]
 
+    async def reconnect_subscriber(self) -> None:
+        for shard in self._shards:
+            await shard.reconnect()
+
 
 class RedisPubSubChannelLayer(pubsub.RedisPubSubChannelLayer):
-    def _get_layer(self) -> pubsub.RedisPubSubLoopLayer:
+    async def reconnect_subscriber(self) -> None:
+        """Open the subscribed connection anew (this loop's layer)."""
+        await self._get_layer().reconnect_subscriber()
+
+    def _get_layer(self) -> _LoopLayer:
         loop = asyncio.get_running_loop()
         layer = self._layers.get(loop)
         if layer is None:
