@@ -1,6 +1,7 @@
 """The room hub of this process: its open connections, its local rooms (members, and the gate that
 holds a joiner's room events until its Welcome is out), delivery of room traffic to local
-sockets, and the loops; it composes the tick (rooms.tick) and the nodes (rooms.nodes).
+sockets, and the loops; it composes the tick (rooms.tick), the nodes (rooms.nodes) and the
+watch on its backing services (rooms.watch).
 
 Room events (PlayerJoined, PlayerLeft, Chat) go through the channel layer to every process,
 including this one, and are delivered on receipt: Redis orders them, so every client sees the
@@ -27,16 +28,13 @@ from rooms.nodes import Nodes
 from rooms.outbox import Wire
 from rooms.session import Connection, PlayerSession
 from rooms.tick import Tick
-from signight import health, metrics
+from rooms.watch import Watch
+from signight import metrics
 from signight.errors import BACKING_SERVICE_ERRORS
 
 logger = logging.getLogger(__name__)
 
 RECONCILE_INTERVAL = 5.0  # seconds between looks for ghosts (reconcile)
-# Each second the hub sends itself a probe through the channel layer; none for PROBE_DEADLINE
-# seconds means the subscribed connection is deaf: readiness fails and it is reconnected.
-PROBE_DEADLINE = 3.0
-MONGODB_CHECK_INTERVAL = 2.0  # seconds between MongoDB pings (an outage closes sockets too)
 HEAL_MAX_PLAYERS = 1_000_000  # players put back were admitted already: no room is full to them
 
 
@@ -94,11 +92,8 @@ class RoomHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._started: asyncio.Future[None] | None = None
         self._stopping = False
-        self._probe_seen = self._resubscribed = time.monotonic()
-        self.deaf = False  # probes stopped arriving (readiness fails until they arrive again)
-        self._mongodb_checked = 0.0
+        self.watch = Watch()
         self._readds: set[asyncio.Task[None]] = set()
-        self.mongodb_down_since: float | None = None
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -155,7 +150,7 @@ class RoomHub:
 
     async def _start(self) -> None:
         self._stopping = self.tick.stopping = False
-        self._probe_seen, self.deaf = time.monotonic(), False
+        self.watch.start(time.monotonic())
         channel = await self.nodes.register()
         loops = {
             "tick": self.tick.run,
@@ -169,7 +164,7 @@ class RoomHub:
     def healthy(self) -> bool:
         """False once a loop of a started hub has ended by itself, or while its channel-layer
         subscription is deaf (readiness)."""
-        return self._stopping or not (self.deaf or any(task.done() for task in self._tasks))
+        return self._stopping or not (self.watch.deaf or any(task.done() for task in self._tasks))
 
     async def stop(self) -> None:
         """Flush pending states, remove this node's players from Redis, stop the loops."""
@@ -342,10 +337,7 @@ class RoomHub:
         elif kind == broadcast.REPLACE:
             await self._on_replaced(message["client"], message["connection"])
         elif kind == broadcast.PROBE:
-            self._probe_seen = time.monotonic()
-            if self.deaf:
-                self.deaf = False
-                logger.warning("channel layer: probes arrive again")
+            self.watch.probe_arrived(time.monotonic())
 
     async def _on_replaced(self, client_id: str, connection_id: str) -> None:
         """A newer connection of this player opened on another process: close ours (4410);
@@ -403,7 +395,8 @@ class RoomHub:
         while not self._stopping:
             await asyncio.sleep(1.0)
             try:
-                await self._probe(time.monotonic())
+                assert self.nodes.channel is not None
+                await self.watch.probe(self.nodes.channel, time.monotonic())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -421,49 +414,15 @@ class RoomHub:
                 logger.warning("hub housekeeping: Redis unavailable: %s", exc)
             except Exception:
                 logger.exception("hub housekeeping failed; retrying")
-            await self._watch_mongodb(time.monotonic())
+            await self.watch.mongodb(time.monotonic())
             await self._close_if_outage_outlasts(time.monotonic())
-
-    async def _watch_mongodb(self, now: float) -> None:
-        """Ping MongoDB every MONGODB_CHECK_INTERVAL s; note when an outage began and ended."""
-        if now - self._mongodb_checked < MONGODB_CHECK_INTERVAL:
-            return
-        self._mongodb_checked = now
-        try:
-            up = await asyncio.to_thread(health.mongodb_up)
-        except Exception as exc:
-            up = False
-            if self.mongodb_down_since is None:
-                logger.warning("MongoDB unavailable: %s", exc)
-        if up and self.mongodb_down_since is not None:
-            logger.warning("MongoDB answers again after %.0f s", now - self.mongodb_down_since)
-        self.mongodb_down_since = None if up else (self.mongodb_down_since or now)
-
-    async def _probe(self, now: float) -> None:
-        """Check that the last probe came back, and send the next one."""
-        if now - self._probe_seen > PROBE_DEADLINE:
-            if not self.deaf:
-                logger.warning(
-                    "channel layer: no probe came back for %.1f s; reconnecting the subscriber",
-                    now - self._probe_seen,
-                )
-            self.deaf = True
-            if now - self._resubscribed > PROBE_DEADLINE:
-                self._resubscribed = now
-                await broadcast.reconnect_subscriber()
-        assert self.nodes.channel is not None
-        await broadcast.probe(self.nodes.channel)
 
     async def _close_if_outage_outlasts(self, now: float) -> None:
         """A Redis outage (heartbeats unanswered since) or a MongoDB outage (pings) longer than
         BACKEND_OUTAGE_CLOSE_SECONDS: close this process's sockets with 1013 so clients back off
         and reconnect (perhaps to a process that reaches it). Shorter outages keep them open."""
-        outages = {"Redis": self.nodes.outage_since, "MongoDB": self.mongodb_down_since}
-        down = {name: now - since for name, since in outages.items() if since is not None}
-        if not down or not self._connections:
-            return
-        name, seconds = max(down.items(), key=lambda item: item[1])
-        if seconds >= settings.BACKEND_OUTAGE_CLOSE_SECONDS:
+        name, seconds = self.watch.longest_outage(self.nodes.outage_since, now)
+        if self._connections and seconds >= settings.BACKEND_OUTAGE_CLOSE_SECONDS:
             logger.warning(
                 "%s unavailable for %.0f s: closing %d sockets with 1013",
                 name,
