@@ -1,4 +1,5 @@
-"""Log formatting: one JSON object per line in production, text in development; tokens redacted.
+"""Log formatting: one JSON object per line in production, text in development; tokens redacted;
+and Throttled, for lines a client can cause at will (at most a few per interval).
 
 Every record passes RedactTokens, so a `?token=` in a URL (uvicorn logs the request path) or a
 bearer token in a message never reaches the log. Connection logs pass `extra={"client_id",
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
@@ -93,3 +96,27 @@ def config(*, level: str, fmt: str) -> dict[str, object]:
 
 def max_level(level: str, floor: str) -> str:
     return max(level.upper(), floor.upper(), key=logging.getLevelName)
+
+
+class Throttled:
+    """At most `limit` lines per `interval` seconds through `logger`; the lines dropped are
+    counted and the count rides on the next line that gets through."""
+
+    def __init__(self, logger: logging.Logger, *, limit: int = 5, interval: float = 60.0) -> None:
+        self._logger, self._limit, self._interval = logger, limit, interval
+        self._window, self._count, self._dropped = 0.0, 0, 0
+
+    def log(self, level: int, message: str, *args: Any) -> bool:
+        """True if the line was written."""
+        now = time.monotonic()
+        if now - self._window >= self._interval:
+            self._window, self._count = now, 0
+        if self._count >= self._limit:
+            self._dropped += 1
+            return False
+        self._count += 1
+        if self._dropped:
+            message, args = message + " (and %d more not logged)", (*args, self._dropped)
+            self._dropped = 0
+        self._logger.log(level, message, *args)
+        return True

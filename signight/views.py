@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 
 from django.conf import settings
@@ -13,6 +14,8 @@ from rest_framework_simplejwt import views as jwt_views
 
 from signight import __version__, health, lifecycle, metrics
 from signight.errors import DomainError
+
+logger = logging.getLogger(__name__)
 
 
 class _MintingDisabled(DomainError):
@@ -41,6 +44,16 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
         return super().post(request, *args, **kwargs)
 
 
+def _health_response(ok: bool, body: dict[str, str], *, level: int = logging.WARNING) -> Response:
+    """200, or 503 logged as the expected state it is (one line at `level`, not Django's
+    "Service Unavailable" ERROR)."""
+    response = Response(body, status=HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
+    if not ok:
+        logger.log(level, "not ready: %s", body)
+        response._has_been_logged = True  # type: ignore[attr-defined]  # django.utils.log
+    return response
+
+
 class HealthView(APIView):
     """Liveness of the server and reachability of Redis and MongoDB (503 if either is down)."""
 
@@ -49,7 +62,7 @@ class HealthView(APIView):
     def get(self, request: Request) -> Response:
         ok, body = health.report()
         body["version"] = __version__
-        return Response(body, status=HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
+        return _health_response(ok, body)
 
 
 class LiveView(APIView):
@@ -69,10 +82,10 @@ class ReadyView(APIView):
     authentication_classes: list[type] = []
 
     def get(self, request: Request) -> Response:
-        if lifecycle.draining:
-            return Response({"status": "draining"}, status=HTTPStatus.SERVICE_UNAVAILABLE)
+        if lifecycle.draining:  # what a drain is meant to do: INFO
+            return _health_response(False, {"status": "draining"}, level=logging.INFO)
         ok, body = health.report(lifecycle.readiness())
-        return Response(body, status=HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE)
+        return _health_response(ok, body)
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -6,6 +6,10 @@ offered), so every message it sends is compressed on its own. A room's StateUpda
 compressed ONCE per tick and the same bytes are written to every client that negotiated the
 extension (rooms.outbox.Wire), instead of once per client. Window and memory as uvicorn's
 defaults: 2^12-byte windows, memLevel 5.
+
+A text message that is not UTF-8 closes the socket with 1007, as in uvicorn, but is logged as
+one INFO line (throttled), not an ERROR with a traceback: a client's bad input must not write
+the server's logs at will.
 """
 
 from __future__ import annotations
@@ -17,8 +21,22 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.server import ServerProtocol
 
+from signight.logs import Throttled
+
 WINDOW_BITS = 12
 MEM_LEVEL = 5
+INVALID_UTF8 = 1007
+
+_bad_input = Throttled(logging.getLogger("signight.ws"))
+
+
+def _is_utf8(frames: list[bytes]) -> bool:
+    try:
+        for frame in frames if len(frames) == 1 else [b"".join(frames)]:
+            frame.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class GameWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -37,6 +55,15 @@ class GameWebSocketProtocol(WebSocketsSansIOProtocol):
                 max_size=config.ws_max_size,
                 logger=logging.getLogger("uvicorn.error"),
             )
+
+    def send_receive_event_to_app(self) -> None:
+        if self.curr_msg_data_type == "text" and not self.close_sent and not _is_utf8(self.frames):
+            self.frames = []
+            _bad_input.log(logging.INFO, "closed with 1007: invalid UTF-8 from %s", self.client)
+            self.conn.send_close(INVALID_UTF8)
+            self.handle_parser_exception()
+            return
+        super().send_receive_event_to_app()
 
     @property
     def deflate(self) -> bool:

@@ -1,6 +1,6 @@
 """`make run`'s Ctrl-C drains like a SIGTERM (issue 11, part): the terminal's SIGINT reaches
 devtools.run's process group, and every client gets close 1001 with the reconnect reason
-(not 1012 without one), then everything exits cleanly."""
+(not 1012 without one), then everything exits cleanly: exit status 0 and no traceback."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def make_run() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def make_run(tmp_path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """`python -m devtools.run` on the session's Redis and MongoDB (so it starts neither), in a
     process group of its own, as a terminal runs it."""
     ws_port, http_port = free_port(), free_port()
@@ -33,10 +33,16 @@ def make_run() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
         SERVER_PORT=str(ws_port),
         HTTP_PORT=str(http_port),
         SHUTDOWN_DRAIN_SECONDS="1",
-        LOG_LEVEL="warning",
+        LOG_LEVEL="info",  # as `make run` logs
     )
+    log = open(tmp_path / "make-run.log", "wb")  # noqa: SIM115  # closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devtools.run"], cwd=ROOT, env=env, start_new_session=True
+        [sys.executable, "-m", "devtools.run"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -50,10 +56,11 @@ def make_run() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+    log.close()
 
 
 async def test_ctrl_c_closes_every_client_with_1001_and_exits_cleanly(
-    make_run, room_id, live_players
+    make_run, room_id, live_players, tmp_path
 ) -> None:
     proc, ws_port = make_run
     player = await live_players.connect(f"ws://127.0.0.1:{ws_port}/ws/")
@@ -69,3 +76,5 @@ async def test_ctrl_c_closes_every_client_with_1001_and_exits_cleanly(
         "server shutting down; reconnect",
     )
     assert proc.wait(30) == 0
+    log = (tmp_path / "make-run.log").read_text()
+    assert "Traceback" not in log, log
