@@ -10,10 +10,11 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 # checkov pins packaging<24 (pytest needs >=24), so the manifest scanner gets a venv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
-# The tests of `make check`: none that starts a server process (marker e2e), nor the socket
+# The tests of `make check`: none that starts a server process (marker e2e), nor the fault suite
+# (marker faults, tests/faults: faults injected into real processes; a few minutes), the socket
 # abuse suites (tests/security: fuzzing, idle timeouts; ~90 s alone), the checkov scan (own venv)
 # or the bench smoke. `make test` runs every test.
-CHECK_TESTS := -m "not e2e" --ignore=tests/security --ignore=tests/bench \
+CHECK_TESTS := -m "not e2e and not faults" --ignore=tests/security --ignore=tests/bench \
 	--ignore=tests/ops/test_scanner.py
 
 .PHONY: run test check lint bench superuser clean
