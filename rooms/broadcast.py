@@ -64,12 +64,15 @@ async def event(
     seq: int,
     exclude: str | None = None,
     left: str | None = None,
+    deadline: float | None = None,
 ) -> None:
     """A never-coalesced room event (PlayerJoined, PlayerLeft, Chat) to every node.
 
     `seq` is its number in the room (presence); a player whose Welcome snapshot already
     includes it does not get it again. `exclude` is a client not to deliver it to; `left`
-    names a player who left the room.
+    names a player who left the room. An event that arrives after `deadline` (Unix seconds)
+    is dropped: a publish held up in a partition and run late cannot deliver a chat whose
+    sender was told it had failed.
     """
     async with _gate():
         await _layer().group_send(
@@ -82,6 +85,7 @@ async def event(
                 "exclude": exclude,
                 "left": left,
                 "kind": event.kind,
+                "deadline": deadline,
             },
         )
 

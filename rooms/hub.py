@@ -181,6 +181,7 @@ class RoomHub:
         self._stopping = self.tick.stopping = True
         with contextlib.suppress(Exception):  # wake the receive loop so it sees _stopping
             await broadcast.wake(self.nodes.channel)
+        self.watch.stop()
         for task in self._tasks:
             task.cancel()
         # redis-py may turn a cancellation into TimeoutError; the loops also watch _stopping.
@@ -373,6 +374,14 @@ class RoomHub:
             return
         frame, seq = message["frame"], message["seq"]
         exclude, left = message.get("exclude"), message.get("left")
+        deadline = message.get("deadline")
+        if deadline is not None and time.time() > deadline:
+            logger.warning(
+                "dropped a %s event for room %s: it came after its deadline",
+                message.get("kind"),
+                room_id,
+            )
+            return
         if left is not None:  # no StateUpdate may mention a player after its PlayerLeft
             self.tick.forget(room_id, left)
             self._left_while_here(room_id, room.members.get(left))

@@ -191,11 +191,17 @@ CHAT_KEEP_SECONDS = 7 * 24 * 3600
 # The recent list exists only once seeded from MongoDB (chat_fill, which starts it with an empty
 # marker item so that a room without chat is seeded too): a list that Redis lost is not restarted
 # by the next chat, so a Welcome's history never starts at a Redis restart.
-# KEYS: chat, seq; ARGV: item JSON, keep. Appends and numbers the Chat event atomically, so a
-# joiner's snapshot either has the message in its history or gets the event, never both.
+# KEYS: chat, seq; ARGV: item JSON, keep, deadline (Unix µs). Appends and numbers the Chat event
+# atomically, so a joiner's snapshot either has the message in its history or gets the event,
+# never both. Past the deadline (by Redis' clock) it does nothing and returns 0: a command held
+# up in a partition and run late cannot add a chat that its sender was told had failed.
 _CHAT = (
     _NEXT_SEQ
     + f"""
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000000 + tonumber(now[2]) > tonumber(ARGV[3]) then
+  return 0
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('RPUSH', KEYS[1], ARGV[1])
   redis.call('LTRIM', KEYS[1], -{CHAT_RECENT}, -1)
@@ -322,10 +328,12 @@ async def player_readd(*, room_id: str, client_id: str, owner: str, state: bytes
     return Joined(JoinStatus(int(status)), int(seq), room_state)
 
 
-async def chat_append(room_id: str, item: bytes) -> int:
-    """Add a stored chat message to the room's recent history; returns its event seq."""
+async def chat_append(room_id: str, item: bytes, *, deadline: float) -> int:
+    """Add a stored chat message to the room's recent history; returns its event seq, or 0 if
+    Redis ran this after `deadline` (Unix seconds) and did nothing."""
     keys = [_room(room_id, "chat"), _room(room_id, "seq")]
-    return int(await _script(get_async(), _CHAT, keys, [item, CHAT_KEEP_SECONDS]))
+    args: list[EncodableT] = [item, CHAT_KEEP_SECONDS, int(deadline * 1_000_000)]
+    return int(await _script(get_async(), _CHAT, keys, args))
 
 
 async def chat_withdraw(room_id: str, item: bytes) -> None:

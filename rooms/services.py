@@ -5,6 +5,7 @@ in the room's recent history in Redis and broadcast to the room).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -214,9 +215,17 @@ def chat_post(*, session: PlayerSession, message: str, on_error: OnError) -> Non
     session.chats.submit(post)
 
 
-# A stored chat's delivery (its seq, its broadcast) is retried this long through a Redis outage
-# or stall; after that the chat is withdrawn and refused.
+# A stored chat is delivered within this many seconds or refused (withdrawn from MongoDB): its
+# seq and its broadcast are retried through a Redis outage or stall until then, and both carry
+# the deadline, so neither can take effect later (presence.chat_append, broadcast.event).
 CHAT_DELIVERY_SECONDS = 5.0
+# The sender counts a broadcast as delivered only if it returned this long before the deadline:
+# the time for every process to receive it, and their clocks' disagreement.
+CHAT_DELIVERY_MARGIN = 0.5
+
+
+class _Late(Exception):
+    """A step of a chat's delivery finished too near its deadline to count."""
 
 
 def _unavailable() -> DomainError:
@@ -227,7 +236,7 @@ def _unavailable() -> DomainError:
 
 async def _chat_send(room_id: str, row: ChatMessage) -> None:
     """Stored, then delivered: a chat is acknowledged (its echo) only when both happened; one
-    that was stored but cannot be delivered is withdrawn from MongoDB and refused."""
+    that was stored but cannot be delivered in time is withdrawn from MongoDB and refused."""
     try:
         stored = await chat_message_store(row)
     except Exception as exc:
@@ -239,19 +248,23 @@ async def _chat_send(room_id: str, row: ChatMessage) -> None:
     metrics.CHAT_PERSISTED.inc()
     item = _item(stored, room_id)
     encoded = protocol.encode_item(item)
-    appended = False
+    deadline = time.time() + CHAT_DELIVERY_SECONDS
+    seq = 0
     try:
         async for attempt in _delivery_attempts():
             with attempt:
-                if not appended:
-                    seq = await presence.chat_append(room_id, encoded)
-                    appended = True
-                await broadcast.event(room_id, protocol.chat(item), seq=seq)
-    except BACKING_SERVICE_ERRORS as exc:
+                if not seq:
+                    seq = await presence.chat_append(room_id, encoded, deadline=deadline)
+                    if not seq:
+                        raise _Late("its seq came after the deadline")
+                await broadcast.event(room_id, protocol.chat(item), seq=seq, deadline=deadline)
+                if time.time() > deadline - CHAT_DELIVERY_MARGIN:
+                    raise _Late("its broadcast returned too near the deadline")
+    except (*BACKING_SERVICE_ERRORS, _Late) as exc:
         logger.warning(
             "chat %s in room %s stored but not delivered (%s): withdrawn", item.id, room_id, exc
         )
-        await _chat_withdraw(room_id, stored, encoded if appended else None)
+        await _chat_withdraw(room_id, stored, encoded if seq else None)
         raise _unavailable() from None
 
 
@@ -259,15 +272,37 @@ def _delivery_attempts() -> AsyncRetrying:
     return AsyncRetrying(
         retry=retry_if_exception_type(BACKING_SERVICE_ERRORS),
         wait=wait_random_exponential(multiplier=0.1, max=1.0),
-        stop=stop_after_delay(CHAT_DELIVERY_SECONDS),
+        stop=stop_after_delay(CHAT_DELIVERY_SECONDS - CHAT_DELIVERY_MARGIN),
         reraise=True,
     )
+
+
+# A withdrawn chat's entry in the room's recent history is removed in the background, retried
+# this long while Redis is unreachable (a Welcome must not show a chat nobody was sent).
+CHAT_WITHDRAW_SECONDS = 60.0
+_withdrawals: set[asyncio.Task[None]] = set()
 
 
 async def _chat_withdraw(room_id: str, stored: ChatMessage, encoded: bytes | None) -> None:
     try:
         await chat_message_withdraw(stored)
-        if encoded is not None:
-            await presence.chat_withdraw(room_id, encoded)
     except BACKING_SERVICE_ERRORS:
         logger.exception("withdrawing undelivered chat %s in room %s failed", stored.pk, room_id)
+    if encoded is not None:
+        task = asyncio.create_task(_recent_withdraw(room_id, encoded))
+        _withdrawals.add(task)
+        task.add_done_callback(_withdrawals.discard)
+
+
+async def _recent_withdraw(room_id: str, encoded: bytes) -> None:
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(BACKING_SERVICE_ERRORS),
+            wait=wait_random_exponential(multiplier=0.5, max=5.0),
+            stop=stop_after_delay(CHAT_WITHDRAW_SECONDS),
+            reraise=True,
+        ):
+            with attempt:
+                await presence.chat_withdraw(room_id, encoded)
+    except BACKING_SERVICE_ERRORS:
+        logger.exception("an undelivered chat stays in room %s's recent history", room_id)

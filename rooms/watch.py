@@ -26,9 +26,14 @@ class Watch:
         self.mongodb_down_since: float | None = None
         self._probe_seen = self._resubscribed = time.monotonic()
         self._mongodb_checked = 0.0
+        self._sending: asyncio.Task[None] | None = None
 
     def start(self, now: float) -> None:
         self._probe_seen, self.deaf = now, False
+
+    def stop(self) -> None:
+        if self._sending is not None:
+            self._sending.cancel()
 
     def probe_arrived(self, now: float) -> None:
         self._probe_seen = now
@@ -37,7 +42,8 @@ class Watch:
             logger.warning("channel layer: probes arrive again")
 
     async def probe(self, channel: str, now: float) -> None:
-        """Check that the last probe came back, and send the next one."""
+        """Check that the last probe came back, and send the next one beside the caller (a
+        send stuck on a silent connection must not hold up the next check)."""
         if now - self._probe_seen > PROBE_DEADLINE:
             if not self.deaf:
                 logger.warning(
@@ -48,7 +54,14 @@ class Watch:
             if now - self._resubscribed > PROBE_DEADLINE:
                 self._resubscribed = now
                 await broadcast.reconnect_subscriber()
-        await broadcast.probe(channel)
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.create_task(self._send(channel))
+
+    async def _send(self, channel: str) -> None:
+        try:
+            await broadcast.probe(channel)
+        except Exception as exc:
+            logger.info("channel layer: a probe could not be sent: %s", exc)
 
     async def mongodb(self, now: float) -> None:
         """Ping MongoDB every MONGODB_CHECK_INTERVAL s; note when an outage began and ended."""

@@ -8,6 +8,7 @@ import signal
 from collections.abc import Iterator
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from devtools.services import Service, start_secantus
 from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
@@ -58,3 +59,34 @@ async def test_a_chat_while_mongodb_hangs_is_refused_in_time_and_chat_recovers(
     await player.send({"type": "Chat", "message": "back"})
     echo = await player.recv_first("Chat", "Error")
     assert echo["type"] == "Chat" and echo["message"] == "back"
+
+
+@pytest.fixture
+def impatient_server(mongodb: Service) -> Iterator[ServerProcess]:
+    env = server_env(
+        MONGODB_URL=mongodb.url,
+        MONGODB_DB_NAME=unique_db(),
+        MONGODB_TIMEOUT_MS=str(TIMEOUT_MS),
+        BACKEND_OUTAGE_CLOSE_SECONDS="3",
+    )
+    migrate(env)
+    process = ServerProcess(env).start()
+    yield process
+    process.stop()
+
+
+async def test_a_mongodb_outage_longer_than_the_limit_closes_sockets_with_1013(
+    mongodb, impatient_server, room_id, live_players
+) -> None:
+    player = await live_players.connect(impatient_server.ws_url)
+    await player.join(room_id, "P")
+
+    mongodb.proc.send_signal(signal.SIGSTOP)
+    for t in range(3):  # an outage shorter than the limit keeps the socket open
+        await player.send({"type": "Ping", "t": t})
+        assert await player.recv_first("Pong") == {"type": "Pong", "t": t}
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await player.recv(timeout=20)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1013, "service unavailable")

@@ -5,6 +5,8 @@ a dead node's players can be found."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from rooms import presence
@@ -84,7 +86,9 @@ async def test_a_store_after_a_leave_does_not_bring_the_player_back(room_id) -> 
 async def test_chat_is_numbered_with_the_rooms_events_and_kept_for_the_welcome(room_id) -> None:
     first = await join(room_id, "a")
     await presence.chat_fill(room_id, [])  # the first Welcome seeded the history from MongoDB
-    assert await presence.chat_append(room_id, b'{"m":1}') == first.seq + 1
+    assert (
+        await presence.chat_append(room_id, b'{"m":1}', deadline=time.time() + 5) == first.seq + 1
+    )
     later = await join(room_id, "b")
     assert (later.seq, later.chat) == (first.seq + 2, [b'{"m":1}'])
 
@@ -93,8 +97,19 @@ async def test_a_chat_is_not_kept_in_a_history_that_redis_lost(room_id) -> None:
     """The next Welcome finds no history and fills it from MongoDB, the record (which has the
     chat): a history restarted by the chat would hide every older message."""
     first = await join(room_id, "a")
-    assert await presence.chat_append(room_id, b'{"m":1}') == first.seq + 1
+    assert (
+        await presence.chat_append(room_id, b'{"m":1}', deadline=time.time() + 5) == first.seq + 1
+    )
     assert (await join(room_id, "b")).chat is None
+
+
+async def test_a_chat_appended_after_its_deadline_is_not_kept_nor_numbered(room_id) -> None:
+    """A command held up in a partition runs late: its sender was told the chat failed."""
+    first = await join(room_id, "a")
+    await presence.chat_fill(room_id, [])
+    assert await presence.chat_append(room_id, b'{"m":1}', deadline=time.time() - 1) == 0
+    later = await join(room_id, "b")
+    assert (later.seq, later.chat) == (first.seq + 1, [])
 
 
 async def test_event_numbers_after_redis_lost_its_data_are_above_every_earlier_one(
