@@ -23,7 +23,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from rooms import admission, protocol, services
+from rooms import admission, chatting, protocol, services
 from rooms.limits import Action, Guard
 from rooms.outbox import Outbox
 from rooms.session import PlayerSession
@@ -150,7 +150,7 @@ class GameConsumer(AsyncWebsocketConsumer):
         services.player_update(session=self.session, state=msg.state)
 
     async def on_chat(self, msg: protocol.Chat) -> None:
-        services.chat_post(session=self.session, message=msg.message, on_error=self.failed)
+        chatting.chat_post(session=self.session, message=msg.message, on_error=self.failed)
 
     async def on_leave(self, msg: protocol.Leave) -> None:
         await services.room_leave_requested(session=self.session)
