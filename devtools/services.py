@@ -112,6 +112,11 @@ def start_redis(
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
         argv += ["--dir", str(data_dir), "--save", "60 1", "--dbfilename", "redis.rdb"]
+    else:
+        # Nothing on disk, replication included: a full sync would otherwise write dump.rdb
+        # into the current directory (the master's snapshot, then the replica's copy).
+        argv += ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]
+        argv += ["--repl-diskless-load", "swapdb"]
     if replica_of is not None:
         argv += ["--replicaof", "127.0.0.1", str(replica_of)]
     proc = subprocess.Popen(
