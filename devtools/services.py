@@ -1,7 +1,8 @@
 """Start private redis-server and SecantusDB processes on free ports, and stop them by pid.
 
 Used by `make run` (devtools.run) and by the test suite (tests/conftest.py). SecantusDB speaks
-the MongoDB wire protocol over WiredTiger; it is a development tool only (GPL-2.0).
+the MongoDB wire protocol over WiredTiger; it is a development tool only (GPL-2.0). Replicas and
+sentinels (the same redis-server binary) let tests run a real Sentinel failover (issue 11).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +91,10 @@ class Service:
         wait_for_port(self.port, timeout=timeout, proc=self.proc)
 
 
-def start_redis(*, data_dir: Path | None = None, port: int | None = None) -> Service:
+def start_redis(
+    *, data_dir: Path | None = None, port: int | None = None, replica_of: int | None = None
+) -> Service:
+    """A redis-server on 127.0.0.1; with `replica_of`, a replica of the master on that port."""
     port = port or free_port()
     argv = [
         redis_server_binary(),
@@ -107,11 +112,62 @@ def start_redis(*, data_dir: Path | None = None, port: int | None = None) -> Ser
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
         argv += ["--dir", str(data_dir), "--save", "60 1", "--dbfilename", "redis.rdb"]
+    else:
+        # Nothing on disk, replication included: a full sync would otherwise write dump.rdb
+        # into the current directory (the master's snapshot, then the replica's copy).
+        argv += ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]
+        argv += ["--repl-diskless-load", "swapdb"]
+    if replica_of is not None:
+        argv += ["--replicaof", "127.0.0.1", str(replica_of)]
     proc = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **OWN_SESSION
     )
     wait_for_port(port, timeout=15, proc=proc)
     return Service("redis", f"redis://127.0.0.1:{port}/0", port, proc, argv)
+
+
+def start_sentinel(
+    master_name: str,
+    master_port: int,
+    *,
+    quorum: int = 2,
+    down_after_ms: int = 1000,
+    failover_timeout_ms: int = 3000,
+    config_dir: Path | None = None,
+    port: int | None = None,
+) -> Service:
+    """A Sentinel watching the master on 127.0.0.1:`master_port` under `master_name`.
+
+    Sentinel rewrites its config file (what it learns: replicas, other sentinels, a new master),
+    so the file lives in a directory of its own: `config_dir`, or a new temporary one. Its log is
+    sentinel.log there. `restart()` keeps the file, as a restarted sentinel would.
+    """
+    port = port or free_port()
+    workdir = config_dir or Path(tempfile.mkdtemp(prefix="signight-sentinel-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "sentinel.conf"
+    config.write_text(
+        "\n".join(
+            [
+                f"port {port}",
+                "bind 127.0.0.1",
+                "protected-mode no",
+                f"dir {workdir}",
+                f"logfile {workdir / 'sentinel.log'}",
+                f"sentinel monitor {master_name} 127.0.0.1 {master_port} {quorum}",
+                f"sentinel down-after-milliseconds {master_name} {down_after_ms}",
+                f"sentinel failover-timeout {master_name} {failover_timeout_ms}",
+                f"sentinel parallel-syncs {master_name} 1",
+                "",
+            ]
+        )
+    )
+    argv = [redis_server_binary(), str(config), "--sentinel"]
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **OWN_SESSION
+    )
+    wait_for_port(port, timeout=15, proc=proc)
+    return Service("sentinel", f"redis://127.0.0.1:{port}", port, proc, argv)
 
 
 def start_secantus(

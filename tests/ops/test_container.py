@@ -165,7 +165,8 @@ def test_compose_mongo_is_the_replica_set_the_server_connects_to() -> None:
     mongo = services["mongo"]
     assert mongo["command"][:2] == ["--replSet", "rs0"]
     url = services["websocket-server"]["environment"]["MONGODB_URL"]
-    assert url == "mongodb://mongo:27017/?replicaSet=rs0"
+    # w=majority: an acknowledged chat survives a primary failover.
+    assert url == "mongodb://mongo:27017/?replicaSet=rs0&w=majority"
     assert "host: 'mongo:27017'" in mongo["healthcheck"]["test"][-1]
 
 

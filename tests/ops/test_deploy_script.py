@@ -22,7 +22,7 @@ SCRIPT = ROOT / "deploy.sh"
 GOOD_SECRETS = (
     "DJANGO_SECRET_KEY=" + "k" * 50 + "\n"
     "JWT_SECRET=" + "j" * 32 + "\n"
-    "MONGODB_URL=mongodb://mongo-0.mongo.websocket.svc.cluster.local:27017/?replicaSet=rs0\n"
+    "MONGODB_URL=mongodb://mongo-0.mongo.websocket.svc.cluster.local:27017/?replicaSet=rs0&w=majority\n"
 )
 
 FAKE_KUBECTL = """#!{bash}

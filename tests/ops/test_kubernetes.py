@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import kubernetes_validate
 import pytest
@@ -193,6 +193,11 @@ def test_backing_service_urls_name_the_in_cluster_services() -> None:
     member = f"{statefulset['metadata']['name']}-0.{statefulset['spec']['serviceName']}"
     assert mongo_url.hostname.startswith(member + ".")
     assert "replicaSet=rs0" in mongo_url.query
+
+
+def test_chat_writes_wait_for_a_majority_of_the_replica_set() -> None:
+    # An acknowledged chat survives a primary failover (docs/operations.md, Sentinel section).
+    assert parse_qs(urlsplit(secret()["MONGODB_URL"]).query)["w"] == ["majority"]
 
 
 # --- The server Deployment ---------------------------------------------------------------------
