@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import redis
 
 _TOKEN = re.compile(r"((?:token|access_token)=)[^&\s\"']+|(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)
 _CONTEXT = ("client_id", "room_id")
@@ -30,6 +31,20 @@ class RedactTokens(logging.Filter):
         clean = redact(message)
         if clean != message:
             record.msg, record.args = clean, None
+        return True
+
+
+class OneLineOutages(logging.Filter):
+    """A library's traceback for Redis being unreachable (channels-redis logs one each second of
+    an outage, from its receive loop) becomes one WARNING line with the error: an outage is an
+    expected state, and rooms.watch reports it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, redis.ConnectionError | redis.TimeoutError):
+            record.msg = f"{record.getMessage()}: {type(error).__name__}: {error}"
+            record.args, record.exc_info, record.exc_text = None, None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
 
@@ -69,7 +84,10 @@ def config(*, level: str, fmt: str) -> dict[str, object]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": "signight.logs.RedactTokens"}},
+        "filters": {
+            "redact": {"()": "signight.logs.RedactTokens"},
+            "outages": {"()": "signight.logs.OneLineOutages"},
+        },
         "formatters": {
             "json": {"()": "signight.logs.JsonFormatter"},
             "text": {
@@ -90,6 +108,7 @@ def config(*, level: str, fmt: str) -> dict[str, object]:
                 "propagate": False,
             },
             "uvicorn.access": {"handlers": ["console"], "level": level.upper(), "propagate": False},
+            "channels_redis.pubsub": {"filters": ["outages"]},
         },
     }
 

@@ -5,40 +5,22 @@ traceback; a readiness probe answered 503 during a drain is INFO."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.servers import ServerProcess, server_env
+from tests.security.servers import LoggedServer
 
 pytestmark = pytest.mark.e2e
-
-
-@dataclass
-class LoggedServer(ServerProcess):
-    """A server whose output goes to a file the test reads."""
-
-    log_path: Path | None = None
-
-    def spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
-        assert self.log_path is not None
-        with open(self.log_path, "wb") as log:
-            return subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-
-    def log(self) -> list[str]:
-        assert self.log_path is not None
-        return self.log_path.read_text().splitlines()
 
 
 @pytest.fixture
 def server(tmp_path) -> Iterator[LoggedServer]:
     env = server_env(LOG_LEVEL="info", LOG_FORMAT="text", SHUTDOWN_DRAIN_SECONDS="3")
-    process = LoggedServer(env, log_path=tmp_path / "server.log").start()
+    process = LoggedServer(env, logs=tmp_path).start()
     yield process
     process.stop()
 
@@ -49,7 +31,7 @@ def test_invalid_utf8_closes_with_1007_and_logs_a_few_info_lines(server, live_pl
         raw.send_frame(b'{"type": "Chat", "message": "\xff"}')
         assert raw.close_code() == 1007
 
-    lines = server.log()
+    lines = (server.stdout() + server.stderr()).splitlines()
     assert not [line for line in lines if "Traceback" in line or " ERROR " in line], lines
     told = [line for line in lines if "invalid UTF-8" in line]
     assert 1 <= len(told) <= 5, told
@@ -74,7 +56,7 @@ def test_readiness_503_during_a_drain_is_logged_as_info(server) -> None:
         time.sleep(0.1)
     assert server.proc is not None and server.proc.wait(30) == 0
 
-    lines = server.log()
+    lines = (server.stdout() + server.stderr()).splitlines()
     draining = [line for line in lines if "draining" in line and "not ready" in line]
     assert draining and all(" INFO " in line for line in draining), lines
     assert not [line for line in lines if " ERROR " in line or "Service Unavailable" in line], lines
