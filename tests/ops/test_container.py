@@ -13,6 +13,8 @@ import pytest
 
 from tests.ops.manifests import (
     ROOT,
+    SENTINEL_OVERLAY,
+    build,
     compose,
     config_map,
     container,
@@ -176,3 +178,87 @@ def test_compose_sets_only_variables_the_server_reads() -> None:
     for name in ("websocket-server", "migrate"):
         environment = compose()["services"][name]["environment"]
         assert set(environment) <= known, sorted(set(environment) - known)
+
+
+# --- docker-compose.yml, profile `sentinel` ----------------------------------------------------
+
+SENTINEL_PROFILE = {
+    "app-sentinel",
+    "redis-master",
+    "redis-replica",
+    "redis-sentinel-1",
+    "redis-sentinel-2",
+    "redis-sentinel-3",
+}
+SENTINELS = sorted(name for name in SENTINEL_PROFILE if name.startswith("redis-sentinel-"))
+
+
+def sentinel_config(name: str) -> list[list[str]]:
+    """The directives of the config file the sentinel's command writes (its heredoc)."""
+    script = compose()["services"][name]["command"][-1]
+    body = script.split("<<EOF\n", 1)[1].split("\nEOF\n", 1)[0]
+    return [line.split() for line in body.splitlines()]
+
+
+def test_compose_sentinel_profile_adds_redis_a_replica_three_sentinels_and_a_server() -> None:
+    services = compose()["services"]
+    profiled = {name for name, service in services.items() if "profiles" in service}
+    assert profiled == SENTINEL_PROFILE
+    for name in SENTINEL_PROFILE:
+        assert services[name]["profiles"] == ["sentinel"], name
+        assert services[name]["healthcheck"]["test"][0] == "CMD", name
+
+
+def test_compose_replica_follows_the_master_and_each_redis_announces_its_name() -> None:
+    services = compose()["services"]
+    master, replica = services["redis-master"]["command"], services["redis-replica"]["command"]
+    assert "--replicaof" not in master
+    assert replica[replica.index("--replicaof") + 1 :][:2] == ["redis-master", "6379"]
+    for name, command in (("redis-master", master), ("redis-replica", replica)):
+        assert command[command.index("--replica-announce-ip") + 1] == name
+        assert command[command.index("--save") + 1] == ""  # live state only, like `redis`
+
+
+def test_compose_sentinels_watch_the_master_the_server_asks_for() -> None:
+    services = compose()["services"]
+    environment = services["app-sentinel"]["environment"]
+    assert environment["REDIS_SENTINELS"].split(",") == [f"{name}:26379" for name in SENTINELS]
+    for name in SENTINELS:
+        config = sentinel_config(name)
+        (monitor,) = [line for line in config if line[:2] == ["sentinel", "monitor"]]
+        master_name, host, port, quorum = monitor[2:]
+        assert master_name == environment["REDIS_SENTINEL_MASTER"], name
+        assert (host, port) == ("redis-master", "6379"), name
+        assert int(quorum) == len(SENTINELS) // 2 + 1, name
+        assert ["port", "26379"] in config
+        assert ["sentinel", "resolve-hostnames", "yes"] in config
+        assert ["sentinel", "announce-ip", "$$SENTINEL_HOST"] in config
+        assert services[name]["environment"] == {"SENTINEL_HOST": name}
+        # Written once: a restarted sentinel keeps what it learnt (a new master, above all).
+        assert services[name]["command"][-1].startswith("[ -s /data/sentinel.conf ] ||")
+        assert services[name]["healthcheck"]["test"] == ["CMD", "redis-cli", "-p", "26379", "ping"]
+
+
+def test_compose_sentinel_server_waits_for_the_sentinels_and_the_migration() -> None:
+    services = compose()["services"]
+    server = services["app-sentinel"]
+    assert server["command"] == services["websocket-server"]["command"]
+    healthy = {"condition": "service_healthy"}
+    assert server["depends_on"] == {
+        **{name: healthy for name in SENTINELS},
+        "mongo": healthy,
+        "migrate": {"condition": "service_completed_successfully"},
+    }
+    # Beside the default server, on ports of its own.
+    assert set(server["ports"]).isdisjoint(services["websocket-server"]["ports"])
+    assert {"8081:8080", "3002:3001"} == set(server["ports"])
+
+
+def test_compose_sentinel_server_sets_only_variables_the_server_reads() -> None:
+    # The Sentinel overlay's ConfigMap + Secret are what the settings read with Sentinel.
+    docs = build(SENTINEL_OVERLAY)
+    known = set(config_map(docs)) | set(secret(docs))
+    environment = compose()["services"]["app-sentinel"]["environment"]
+    assert set(environment) <= known, sorted(set(environment) - known)
+    default = compose()["services"]["websocket-server"]["environment"]
+    assert environment["MONGODB_URL"] == default["MONGODB_URL"]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
-import sys
 from urllib.parse import parse_qs, urlsplit
 
 import kubernetes_validate
@@ -16,8 +13,8 @@ import yaml
 from tests.ops.manifests import (
     K8S,
     NAMESPACE,
-    ROOT,
     Manifest,
+    assert_runs_unprivileged,
     config_map,
     container,
     env_provided,
@@ -28,7 +25,9 @@ from tests.ops.manifests import (
     manifest_files,
     manifests,
     pod_spec,
+    production_environment,
     secret,
+    variables_read_by_settings,
     workloads,
 )
 
@@ -103,38 +102,6 @@ def test_everything_lives_in_the_websocket_namespace() -> None:
 
 
 # --- Environment -------------------------------------------------------------------------------
-
-
-def variables_read_by_settings(environ: dict[str, str]) -> set[str]:
-    """signight.config.READ_VARIABLES after settings load in a fresh process with `environ`."""
-    script = (
-        "import json, django; django.setup(); "
-        "from signight.config import READ_VARIABLES; print(json.dumps(sorted(READ_VARIABLES)))"
-    )
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "DJANGO_SETTINGS_MODULE": "signight.settings",
-        **environ,
-    }
-    run = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert run.returncode == 0, f"settings did not load:\n{run.stderr[-2000:]}"
-    return set(json.loads(run.stdout.strip().splitlines()[-1]))
-
-
-def production_environment() -> dict[str, str]:
-    """What a server pod gets, with the Secret's placeholders replaced by well-formed values."""
-    environ = {**config_map(), **secret()}
-    environ["DJANGO_SECRET_KEY"] = "x" * 50  # the placeholder is too short on purpose
-    environ["JWT_SECRET"] = "y" * 32
-    return environ
 
 
 def test_settings_load_from_the_manifests_values() -> None:
@@ -312,20 +279,7 @@ def test_prometheus_scrapes_metrics_on_the_http_port() -> None:
     "workload", workloads(), ids=lambda w: f"{w['kind']}/{w['metadata']['name']}"
 )
 def test_pods_run_unprivileged(workload: Manifest) -> None:
-    spec = pod_spec(workload)
-    assert spec["automountServiceAccountToken"] is False
-    pod = spec["securityContext"]
-    assert pod["runAsNonRoot"] is True
-    assert pod["runAsUser"] == 10001
-    assert pod["seccompProfile"]["type"] == "RuntimeDefault"
-    for each in spec["containers"]:
-        ctx = each["securityContext"]
-        assert ctx["runAsNonRoot"] is True
-        assert ctx["allowPrivilegeEscalation"] is False
-        assert ctx["readOnlyRootFilesystem"] is True
-        assert ctx["capabilities"]["drop"] == ["ALL"]
-        assert ctx["seccompProfile"]["type"] == "RuntimeDefault"
-        assert "add" not in ctx["capabilities"]
+    assert_runs_unprivileged(workload)
 
 
 @pytest.mark.parametrize(
