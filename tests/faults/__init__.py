@@ -7,4 +7,6 @@ from __future__ import annotations
 import pytest
 
 # The suite's helpers assert too: give their failures pytest's diffs.
-pytest.register_assert_rewrite("tests.faults.checks", "tests.faults.players")
+pytest.register_assert_rewrite(
+    "tests.faults.checks", "tests.faults.players", "tests.faults.redis_blackhole"
+)
