@@ -1,6 +1,7 @@
 """MongoDB black-holed between a server and SecantusDB (tests.faults.proxy), MONGODB_TIMEOUT_MS
 1500: a Chat is refused with `chat_unavailable` in time and the socket stays open, Updates still
-flow, readiness is 503; after the heal chat works again without a restart."""
+flow, readiness is 503; after the heal chat works again without a restart, and the refused
+message is not in the history."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.e2e.servers import ServerProcess
-from tests.faults.checks import answering, chats_kept, ready, ready_again
+from tests.faults.checks import answering, chats_kept, history, ready, ready_again
 from tests.faults.players import CHAT_UNAVAILABLE, Player, chat_crosses, connect, state_crosses
 from tests.faults.timing import record
 
@@ -68,3 +69,11 @@ async def test_a_chat_while_mongodb_is_black_holed_gets_chat_unavailable_and_cha
     delivered = [chat["message"] for p in (alice, bob) for chat in p.chats.values()]
     assert REFUSED not in delivered, "nobody got it"
     await answering(alice, bob)
+
+
+async def test_a_chat_refused_while_mongodb_was_black_holed_is_not_in_the_history(
+    cluster, room_id, live_players
+) -> None:
+    server, _alice, _bob = await chat_refused_then_healed(cluster, room_id, live_players)
+    stored = [m["message"] for m in history(server, room_id)]
+    assert REFUSED not in stored, "chat_unavailable: the message was not sent (protocol.md)"
