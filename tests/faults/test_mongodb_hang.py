@@ -27,14 +27,13 @@ def mongodb() -> Iterator[Service]:
 
 
 @pytest.fixture
-def server(mongodb: Service) -> Iterator[ServerProcess]:
-    env = server_env(
-        MONGODB_URL=mongodb.url, MONGODB_DB_NAME=unique_db(), MONGODB_TIMEOUT_MS=str(TIMEOUT_MS)
+def server(mongodb: Service, cluster) -> ServerProcess:
+    name = unique_db()  # on this test's own SecantusDB
+    migrate(server_env(MONGODB_URL=mongodb.url, MONGODB_DB_NAME=name))
+    (process,) = cluster.start(
+        1, MONGODB_URL=mongodb.url, MONGODB_DB_NAME=name, MONGODB_TIMEOUT_MS=str(TIMEOUT_MS)
     )
-    migrate(env)
-    process = ServerProcess(env).start()
-    yield process
-    process.stop()
+    return process
 
 
 async def test_a_chat_while_mongodb_hangs_is_refused_in_time_and_chat_recovers(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Iterator
 from typing import Any
 
 import jwt
@@ -18,31 +17,18 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.clients import STATE, LiveSocket
-from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
+from tests.e2e.servers import ServerProcess
+from tests.faults.cluster import TTL
 from tests.security.sockets import JWT_SECRET, claims
 
 pytestmark = pytest.mark.e2e
 
-TTL = 3  # PRESENCE_TTL_SECONDS: a dead process is reaped within TTL + 5 s
-
-
-@pytest.fixture(scope="module")
-def env() -> dict[str, str]:
-    env = server_env(
-        MONGODB_DB_NAME=unique_db(), JWT_SECRET=JWT_SECRET, PRESENCE_TTL_SECONDS=str(TTL)
-    )
-    migrate(env)
-    return env
-
 
 @pytest.fixture
-def servers(env) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    old, new = ServerProcess(env).start(), ServerProcess(env).start()
-    yield old, new
-    for server in (old, new):
-        if server.proc is not None and server.proc.poll() is None:
-            server.signal(signal.SIGCONT)  # a test that failed while it was paused
-        server.stop()
+def servers(cluster) -> tuple[ServerProcess, ServerProcess]:
+    # PRESENCE_TTL_SECONDS: TTL (3): a dead process is reaped within TTL + 5 s
+    old, new = cluster.start(2, JWT_SECRET=JWT_SECRET)
+    return old, new
 
 
 def token(subject: str) -> str:

@@ -6,43 +6,27 @@ BACKEND_OUTAGE_CLOSE_SECONDS closes the sockets, with 1013."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from devtools.services import Service, start_redis
 from tests.clients import STATE, LiveSocket
-from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
+from tests.e2e.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def redis() -> Iterator[Service]:
-    service = start_redis()
-    yield service
-    service.stop()
-
-
-def serve(redis: Service, **overrides: str) -> ServerProcess:
-    env = server_env(MONGODB_DB_NAME=unique_db(), REDIS_URL=redis.url, **overrides)
-    migrate(env)
-    return ServerProcess(env).start()
+def server(redis_server, cluster) -> ServerProcess:
+    # BACKEND_OUTAGE_CLOSE_SECONDS: 30, longer than this test's outage
+    (process,) = cluster.start(1, REDIS_URL=redis_server.url)
+    return process
 
 
 @pytest.fixture
-def server(redis: Service) -> Iterator[ServerProcess]:
-    process = serve(redis)  # BACKEND_OUTAGE_CLOSE_SECONDS: 30, longer than this test's outage
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def impatient_server(redis: Service) -> Iterator[ServerProcess]:
-    process = serve(redis, BACKEND_OUTAGE_CLOSE_SECONDS="2", PRESENCE_TTL_SECONDS="3")
-    yield process
-    process.stop()
+def impatient_server(redis_server, cluster) -> ServerProcess:
+    (process,) = cluster.start(1, REDIS_URL=redis_server.url, BACKEND_OUTAGE_CLOSE_SECONDS="2")
+    return process
 
 
 async def pong(client: LiveSocket, t: int) -> dict:
@@ -52,13 +36,13 @@ async def pong(client: LiveSocket, t: int) -> dict:
 
 
 async def test_while_redis_is_down_sockets_stay_open_and_a_join_gets_unavailable(
-    redis, server, room_id, live_players
+    redis_server, server, room_id, live_players
 ) -> None:
     player = await live_players.connect(server.ws_url)
     await player.join(room_id, "P")
     assert await pong(player, 0) == {"type": "Pong", "t": 0}  # the Join has finished
 
-    redis.stop(kill=True)
+    redis_server.stop(kill=True)
     await player.send({"type": "Update", "state": STATE})
     assert await pong(player, 1) == {"type": "Pong", "t": 1}, "an Update does no I/O: accepted"
 
@@ -71,7 +55,7 @@ async def test_while_redis_is_down_sockets_stay_open_and_a_join_gets_unavailable
     }
     assert await pong(player, 2) == {"type": "Pong", "t": 2}, "still open: no 1011"
 
-    redis.restart()
+    redis_server.restart()
     for _attempt in range(20):
         await player.send({"type": "Join", "room_id": room_id + "-b", "name": "P"})
         frame = await player.recv_first("Welcome", "Error")
@@ -82,13 +66,13 @@ async def test_while_redis_is_down_sockets_stay_open_and_a_join_gets_unavailable
 
 
 async def test_an_outage_longer_than_the_limit_closes_sockets_with_1013(
-    redis, impatient_server, room_id, live_players
+    redis_server, impatient_server, room_id, live_players
 ) -> None:
     player = await live_players.connect(impatient_server.ws_url)
     await player.join(room_id, "P")
     assert await pong(player, 0) == {"type": "Pong", "t": 0}
 
-    redis.stop(kill=True)
+    redis_server.stop(kill=True)
     with pytest.raises(ConnectionClosed) as closed:
         while True:
             await player.recv(timeout=20)

@@ -7,36 +7,20 @@ every connected player with the chat history from MongoDB, and states cross proc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
-from devtools.services import Service, start_redis
 from tests.clients import STATE, LiveSocket
-from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
+from tests.e2e.servers import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
-TTL = 3  # PRESENCE_TTL_SECONDS: a heartbeat (and so the epoch check) every second
-
 
 @pytest.fixture
-def redis() -> Iterator[Service]:
-    service = start_redis()
-    yield service
-    service.stop()
-
-
-@pytest.fixture
-def servers(redis: Service) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    env = server_env(
-        MONGODB_DB_NAME=unique_db(), REDIS_URL=redis.url, PRESENCE_TTL_SECONDS=str(TTL)
-    )
-    migrate(env)
-    one, two = ServerProcess(env).start(), ServerProcess(env).start()
-    yield one, two
-    one.stop()
-    two.stop()
+def servers(redis_server, cluster) -> tuple[ServerProcess, ServerProcess]:
+    # PRESENCE_TTL_SECONDS: TTL (3): a heartbeat (and so the epoch check) every second
+    one, two = cluster.start(2, REDIS_URL=redis_server.url)
+    return one, two
 
 
 async def next_of(client: LiveSocket, kind: str, **match: object) -> dict:
@@ -49,7 +33,7 @@ async def next_of(client: LiveSocket, kind: str, **match: object) -> dict:
 
 
 async def test_after_redis_lost_its_data_rooms_heal_and_events_still_reach_everyone(
-    redis, servers, room_id, live_players
+    redis_server, servers, room_id, live_players
 ) -> None:
     one, two = servers
     alice = await live_players.connect(one.ws_url)
@@ -60,8 +44,8 @@ async def test_after_redis_lost_its_data_rooms_heal_and_events_still_reach_every
     await bob.send({"type": "Chat", "message": "before the restart"})
     before = await next_of(alice, "Chat")
 
-    redis.stop(kill=True)
-    redis.restart()  # the same port, no data
+    redis_server.stop(kill=True)
+    redis_server.restart()  # the same port, no data
     for _ in range(150):  # each process puts its player back at its next heartbeat
         if one.player_count(room_id) == 2:
             break
