@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from bson import ObjectId
 from channels.db import database_sync_to_async
 from tenacity import (
     AsyncRetrying,
@@ -62,6 +63,7 @@ def chat_post(*, session: PlayerSession, message: str, on_error: OnError) -> Non
     acknowledgement), after this player's earlier chats and beside its Updates."""
     room_id = session.require_room("chatting")
     row = ChatMessage(
+        pk=ObjectId(),  # known before the insert: a refused one can be purged if it lands late
         room_id=session.room_pk,
         client_id=session.client_id,
         name=session.name or "",
@@ -105,7 +107,8 @@ async def _chat_send(room_id: str, row: ChatMessage) -> None:
         if isinstance(exc, QueueFull):
             logger.warning("chat refused in room %s: %s", room_id, exc)
         else:
-            logger.exception("chat persistence failed in room %s", room_id)
+            logger.warning("chat persistence failed in room %s: %s", room_id, exc)
+            _purge_later(row)
         raise _unavailable() from None
     metrics.CHAT_PERSISTED.inc()
     item = _item(stored, room_id)
@@ -116,7 +119,7 @@ async def _chat_send(room_id: str, row: ChatMessage) -> None:
         async for attempt in _delivery_attempts():
             with attempt:
                 if not seq:
-                    seq = await presence.chat_append(room_id, encoded, deadline=deadline)
+                    seq = await presence.chat_append(room_id, item.id, encoded, deadline=deadline)
                     if not seq:
                         raise _Late("its seq came after the deadline")
                 await broadcast.event(room_id, protocol.chat(item), seq=seq, deadline=deadline)
@@ -143,6 +146,33 @@ def _delivery_attempts() -> AsyncRetrying:
 # this long while Redis is unreachable (a Welcome must not show a chat nobody was sent).
 CHAT_WITHDRAW_SECONDS = 60.0
 _withdrawals: set[asyncio.Task[None]] = set()
+
+
+# An insert that timed out may still have been sent, and run when the network delivers it: the
+# refused row is deleted once MongoDB answers, and again for a while after, to catch it landing.
+CHAT_PURGE_SECONDS = 300.0
+CHAT_PURGE_AFTER_SECONDS = 10.0
+
+
+def _purge_later(row: ChatMessage) -> None:
+    task = asyncio.create_task(_purge(row))
+    _withdrawals.add(task)
+    task.add_done_callback(_withdrawals.discard)
+
+
+async def _purge(row: ChatMessage) -> None:
+    give_up = time.monotonic() + CHAT_PURGE_SECONDS
+    answered: float | None = None
+    while time.monotonic() < give_up:
+        try:
+            await chat_message_withdraw(row)
+            answered = answered or time.monotonic()
+        except BACKING_SERVICE_ERRORS:
+            pass
+        if answered is not None and time.monotonic() - answered > CHAT_PURGE_AFTER_SECONDS:
+            return
+        await asyncio.sleep(1.0)
+    logger.warning("a refused chat %s may be in room history: MongoDB did not answer", row.pk)
 
 
 async def _chat_withdraw(room_id: str, stored: ChatMessage, encoded: bytes | None) -> None:

@@ -12,6 +12,7 @@ the snapshot its Welcome carried.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -54,9 +55,25 @@ class Member:
         return self.held is None
 
 
+SEEN_EVENTS = 512  # per room: the event numbers delivered lately (a publish run twice is dropped)
+
+
 @dataclass(slots=True, eq=False)
 class LocalRoom:
     members: dict[str, Member] = field(default_factory=dict)
+    seen: set[int] = field(default_factory=set)
+    seen_order: collections.deque[int] = field(default_factory=collections.deque)
+
+    def first_time(self, seq: int) -> bool:
+        """False for an event already delivered here: a publish retried after its answer was
+        lost reaches Redis twice."""
+        if seq in self.seen:
+            return False
+        self.seen.add(seq)
+        self.seen_order.append(seq)
+        if len(self.seen_order) > SEEN_EVENTS:
+            self.seen.discard(self.seen_order.popleft())
+        return True
 
 
 async def player_remove(
@@ -375,6 +392,8 @@ class RoomHub:
         frame, seq = message["frame"], message["seq"]
         exclude, left = message.get("exclude"), message.get("left")
         deadline = message.get("deadline")
+        if not room.first_time(seq):
+            return
         if deadline is not None and time.time() > deadline:
             logger.warning(
                 "dropped a %s event for room %s: it came after its deadline",

@@ -85,8 +85,10 @@ end
 # KEYS: players, states, nodes, rooms, node_clients, seq, chat[, player]
 # ARGV: client_id, owner, state, max_players, room_id, node_id[, '1': re-add only]
 # Returns {status, seq, chat cached (0/1), {chat items}, {client, state, client, state ...}};
-# status 1 joined, 0 already in (a newer connection of the player takes the entry over), -1
-# full, 2 (re-add only) nothing done: in the room already, or claimed by another connection.
+# status 1 joined (also when this owner's entry is there already: the same join run again after
+# its answer was lost), 0 already in under another owner (a newer connection of the player takes
+# the entry over), -1 full, 2 (re-add only) nothing done: in the room already, or claimed by
+# another connection.
 # `seq` numbers the PlayerJoined event; players and chat are the room as of that event.
 _JOIN = (
     _NEXT_SEQ
@@ -99,9 +101,12 @@ if ARGV[7] == '1' then
 end
 local status = 1
 local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current then
+if current == ARGV[2] then
+  -- this very join, run again (a retry after its answer was lost): nobody has been told yet
+  status = 1
+elseif current then
   status = 0
-  if current ~= ARGV[2] then
+  do
     local old = string.match(current, '^[^/]+')
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
     if redis.call('HINCRBY', KEYS[3], old, -1) <= 0 then
@@ -191,13 +196,19 @@ CHAT_KEEP_SECONDS = 7 * 24 * 3600
 # The recent list exists only once seeded from MongoDB (chat_fill, which starts it with an empty
 # marker item so that a room without chat is seeded too): a list that Redis lost is not restarted
 # by the next chat, so a Welcome's history never starts at a Redis restart.
-# KEYS: chat, seq; ARGV: item JSON, keep, deadline (Unix µs). Appends and numbers the Chat event
-# atomically, so a joiner's snapshot either has the message in its history or gets the event,
-# never both. Past the deadline (by Redis' clock) it does nothing and returns 0: a command held
-# up in a partition and run late cannot add a chat that its sender was told had failed.
+# KEYS: chat, seq, done; ARGV: item JSON, keep, deadline (Unix µs). Appends and numbers the Chat
+# event atomically, so a joiner's snapshot either has the message in its history or gets the
+# event, never both. Run again (a retry after its answer was lost) it returns the same seq
+# (`done`, per chat item) and appends nothing. Past the deadline (by Redis' clock) it does
+# nothing and returns 0: a command held up in a partition and run late cannot add a chat that
+# its sender was told had failed.
 _CHAT = (
     _NEXT_SEQ
     + f"""
+local done = redis.call('GET', KEYS[3])
+if done then
+  return tonumber(done)
+end
 local now = redis.call('TIME')
 if tonumber(now[1]) * 1000000 + tonumber(now[2]) > tonumber(ARGV[3]) then
   return 0
@@ -207,7 +218,9 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('LTRIM', KEYS[1], -{CHAT_RECENT}, -1)
   redis.call('EXPIRE', KEYS[1], ARGV[2])
 end
-return next_seq(KEYS[2])
+local seq = next_seq(KEYS[2])
+redis.call('SET', KEYS[3], seq, 'EX', 600)
+return seq
 """
 )
 _SEEDED = b""  # the marker item chat_fill puts first; readers skip it
@@ -328,10 +341,11 @@ async def player_readd(*, room_id: str, client_id: str, owner: str, state: bytes
     return Joined(JoinStatus(int(status)), int(seq), room_state)
 
 
-async def chat_append(room_id: str, item: bytes, *, deadline: float) -> int:
-    """Add a stored chat message to the room's recent history; returns its event seq, or 0 if
-    Redis ran this after `deadline` (Unix seconds) and did nothing."""
-    keys = [_room(room_id, "chat"), _room(room_id, "seq")]
+async def chat_append(room_id: str, item_id: str, item: bytes, *, deadline: float) -> int:
+    """Add a stored chat message to the room's recent history; returns its event seq (the same
+    for the same `item_id`, however often it runs), or 0 if Redis ran this after `deadline`
+    (Unix seconds) and did nothing."""
+    keys = [_room(room_id, "chat"), _room(room_id, "seq"), f"{PREFIX}chatseq:{item_id}"]
     args: list[EncodableT] = [item, CHAT_KEEP_SECONDS, int(deadline * 1_000_000)]
     return int(await _script(get_async(), _CHAT, keys, args))
 

@@ -1,6 +1,7 @@
-"""A room event may carry a deadline (issue 11): one that reaches a process after it is dropped,
-so a publish held up in a partition and run late cannot deliver a chat whose sender was told it
-had failed; one in time is delivered as any other."""
+"""A room event is delivered once, and in time (issue 11): one that reaches a process after its
+deadline is dropped, so a publish held up in a partition and run late cannot deliver a chat
+whose sender was told it had failed; one published twice (a retry after a lost answer) is
+delivered once."""
 
 from __future__ import annotations
 
@@ -36,3 +37,15 @@ async def test_an_event_past_its_deadline_is_not_delivered(room_id, players) -> 
         room_id, late_chat(room_id, "in time"), seq=seq + 1, deadline=time.time() + 5
     )
     assert (await watcher.recv_type("Chat"))["message"] == "in time"
+
+
+async def test_an_event_published_twice_is_delivered_once(room_id, players) -> None:
+    """A publish retried after its answer was lost reaches Redis twice."""
+    watcher = await players.connect()
+    await watcher.join(room_id, "Watcher")
+    seq = 2**52 + 7
+    for _ in range(2):
+        await broadcast.event(room_id, late_chat(room_id, "twice"), seq=seq)
+    await broadcast.event(room_id, late_chat(room_id, "next"), seq=seq + 1)
+    assert (await watcher.recv_type("Chat"))["message"] == "twice"
+    assert (await watcher.recv_type("Chat"))["message"] == "next"

@@ -6,6 +6,7 @@ a dead node's players can be found."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
@@ -49,9 +50,11 @@ async def test_a_join_numbers_its_event_and_returns_the_room_as_of_it(room_id) -
     assert second.chat is None, "no recent chat in Redis yet"
 
 
-async def test_joining_again_is_a_rejoin_that_refreshes_the_state(room_id) -> None:
+async def test_joining_again_from_a_newer_connection_is_a_rejoin_that_refreshes_the_state(
+    room_id,
+) -> None:
     await join(room_id, "a", state=b"1")
-    again = await join(room_id, "a", state=b"2")
+    again = await join(room_id, "a", state=b"2", owner=presence.owner("node", "newer"))
     assert again.status is JoinStatus.REJOINED
     assert again.room_state == [("a", b"2")]
     assert presence.room_counts().count((room_id, 1)) == 1
@@ -87,7 +90,8 @@ async def test_chat_is_numbered_with_the_rooms_events_and_kept_for_the_welcome(r
     first = await join(room_id, "a")
     await presence.chat_fill(room_id, [])  # the first Welcome seeded the history from MongoDB
     assert (
-        await presence.chat_append(room_id, b'{"m":1}', deadline=time.time() + 5) == first.seq + 1
+        await presence.chat_append(room_id, uuid.uuid4().hex, b'{"m":1}', deadline=time.time() + 5)
+        == first.seq + 1
     )
     later = await join(room_id, "b")
     assert (later.seq, later.chat) == (first.seq + 2, [b'{"m":1}'])
@@ -98,7 +102,8 @@ async def test_a_chat_is_not_kept_in_a_history_that_redis_lost(room_id) -> None:
     chat): a history restarted by the chat would hide every older message."""
     first = await join(room_id, "a")
     assert (
-        await presence.chat_append(room_id, b'{"m":1}', deadline=time.time() + 5) == first.seq + 1
+        await presence.chat_append(room_id, uuid.uuid4().hex, b'{"m":1}', deadline=time.time() + 5)
+        == first.seq + 1
     )
     assert (await join(room_id, "b")).chat is None
 
@@ -107,7 +112,10 @@ async def test_a_chat_appended_after_its_deadline_is_not_kept_nor_numbered(room_
     """A command held up in a partition runs late: its sender was told the chat failed."""
     first = await join(room_id, "a")
     await presence.chat_fill(room_id, [])
-    assert await presence.chat_append(room_id, b'{"m":1}', deadline=time.time() - 1) == 0
+    assert (
+        await presence.chat_append(room_id, uuid.uuid4().hex, b'{"m":1}', deadline=time.time() - 1)
+        == 0
+    )
     later = await join(room_id, "b")
     assert (later.seq, later.chat) == (first.seq + 1, [])
 
@@ -186,3 +194,22 @@ async def test_the_epoch_is_set_once_per_dataset_and_a_new_one_after_data_loss()
     assert await register(node_id="n2", channel="c2", ttl=30, epoch="second") == "first"
     get_sync().flushdb()  # a restart without persistence
     assert await register(node_id="n2", channel="c2", ttl=30, epoch="third") == "third"
+
+
+async def test_a_join_run_again_after_its_answer_was_lost_still_counts_as_joined(room_id) -> None:
+    """redis-py retries a script whose answer timed out; both runs may reach Redis. The second
+    must still say JOINED, or nobody would be told PlayerJoined."""
+    await join(room_id, "a")
+    first = await join(room_id, "b", owner=OWNER)
+    again = await join(room_id, "b", owner=OWNER)
+    assert (first.status, again.status) == (presence.JoinStatus.JOINED,) * 2
+    assert presence.room_counts().count((room_id, 2)) == 1
+
+
+async def test_a_chat_appended_twice_is_kept_once_under_one_number(room_id) -> None:
+    await join(room_id, "a")
+    await presence.chat_fill(room_id, [])
+    item_id = uuid.uuid4().hex
+    seq = await presence.chat_append(room_id, item_id, b'{"m":1}', deadline=time.time() + 5)
+    assert await presence.chat_append(room_id, item_id, b'{"m":1}', deadline=time.time() + 5) == seq
+    assert (await join(room_id, "b")).chat == [b'{"m":1}']
