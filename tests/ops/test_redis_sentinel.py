@@ -273,7 +273,6 @@ def test_overlay_provides_exactly_the_variables_the_server_reads() -> None:
     read = variables_read_by_settings(production_environment(docs))
     missing = sorted(read - provided)
     assert not missing, f"read by signight/settings.py but not provided by the overlay: {missing}"
-    if not {"REDIS_SENTINELS", "REDIS_SENTINEL_MASTER"} <= read:
-        pytest.skip("signight/settings.py does not read the Sentinel variables yet (issue 11)")
+    assert {"REDIS_SENTINELS", "REDIS_SENTINEL_MASTER"} <= read
     unknown = sorted(provided - read)
     assert not unknown, f"provided by the overlay but never read: {unknown}"
