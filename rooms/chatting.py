@@ -7,6 +7,7 @@ history (Redis' recent list, seeded from MongoDB).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -55,12 +56,13 @@ async def chat_history(room_id: str, recent: list[bytes] | None) -> list[bytes]:
     return encoded
 
 
-OnError = Callable[[Exception], Awaitable[None]]
+OnError = Callable[[Exception, str | None], Awaitable[None]]
 
 
-def chat_post(*, session: PlayerSession, message: str, on_error: OnError) -> None:
+def chat_post(*, session: PlayerSession, message: str, ref: str | None, on_error: OnError) -> None:
     """Queue a chat: stored, then broadcast to the whole room, sender included (its
-    acknowledgement), after this player's earlier chats and beside its Updates."""
+    acknowledgement, matched by `ref`: the Chat's `id`), after this player's earlier chats and
+    beside its Updates. A Chat whose `id` this player already sent is not stored again."""
     room_id = session.require_room("chatting")
     row = ChatMessage(
         pk=ObjectId(),  # known before the insert: a refused one can be purged if it lands late
@@ -72,11 +74,44 @@ def chat_post(*, session: PlayerSession, message: str, on_error: OnError) -> Non
 
     async def post() -> None:
         try:
-            await _chat_send(room_id, row)
+            if ref is None:
+                await _chat_send(room_id, row, None)
+            else:
+                await _chat_send_once(session, room_id, row, ref)
         except Exception as exc:
-            await on_error(exc)
+            await on_error(exc, ref)
 
     session.chats.submit(post)
+
+
+REF_POLL_SECONDS = 0.25
+
+
+async def _chat_send_once(session: PlayerSession, room_id: str, row: ChatMessage, ref: str) -> None:
+    """A Chat with an `id`: sent if it is the first with that `id` from this player; a retry of
+    one delivered is answered with the same Chat frame (to the sender only); a retry of one
+    still being delivered waits for it."""
+    give_up = time.monotonic() + CHAT_DELIVERY_SECONDS + 1.0
+    while True:
+        try:
+            earlier = await presence.chat_ref_claim(session.client_id, ref)
+        except BACKING_SERVICE_ERRORS:
+            raise _unavailable() from None
+        if earlier is None:
+            break
+        if earlier.seq:
+            item = protocol.decode_item(earlier.item)
+            await session.send(protocol.chat(item, earlier.seq, ref).text)
+            return
+        if time.monotonic() > give_up:
+            raise _unavailable()
+        await asyncio.sleep(REF_POLL_SECONDS)
+    try:
+        await _chat_send(room_id, row, ref)
+    except BaseException:
+        with contextlib.suppress(*BACKING_SERVICE_ERRORS):
+            await presence.chat_ref_release(session.client_id, ref)
+        raise
 
 
 # A stored chat is delivered within this many seconds or refused (withdrawn from MongoDB): its
@@ -98,7 +133,7 @@ def _unavailable() -> DomainError:
     )
 
 
-async def _chat_send(room_id: str, row: ChatMessage) -> None:
+async def _chat_send(room_id: str, row: ChatMessage, ref: str | None) -> None:
     """Stored, then delivered: a chat is acknowledged (its echo) only when both happened; one
     that was stored but cannot be delivered in time is withdrawn from MongoDB and refused."""
     try:
@@ -114,15 +149,19 @@ async def _chat_send(room_id: str, row: ChatMessage) -> None:
     item = _item(stored, room_id)
     encoded = protocol.encode_item(item)
     deadline = time.time() + CHAT_DELIVERY_SECONDS
+    ref_key = None if ref is None else presence.chat_ref_key(row.client_id, ref)
     seq = 0
     try:
         async for attempt in _delivery_attempts():
             with attempt:
                 if not seq:
-                    seq = await presence.chat_append(room_id, item.id, encoded, deadline=deadline)
+                    seq = await presence.chat_append(
+                        room_id, item.id, encoded, deadline=deadline, ref_key=ref_key
+                    )
                     if not seq:
                         raise _Late("its seq came after the deadline")
-                await broadcast.event(room_id, protocol.chat(item), seq=seq, deadline=deadline)
+                frame = protocol.chat(item, seq, ref)
+                await broadcast.event(room_id, frame, seq=seq, deadline=deadline)
                 if time.time() > deadline - CHAT_DELIVERY_MARGIN:
                     raise _Late("its broadcast returned too near the deadline")
     except (*BACKING_SERVICE_ERRORS, _Late) as exc:

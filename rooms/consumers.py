@@ -93,6 +93,7 @@ class GameConsumer(AsyncWebsocketConsumer):
             return
         now = self.last_seen = time.monotonic()
         raw = message.get("text")
+        parsed: protocol.Message | None = None
         try:
             if raw is None:
                 raise protocol.ProtocolError("binary frames are not supported; send JSON text")
@@ -106,15 +107,16 @@ class GameConsumer(AsyncWebsocketConsumer):
             elif verdict.action is Action.CLOSE:
                 await self.close_with(C.RATE_LIMITED, verdict.reason)
         except Exception as exc:
-            await self.failed(exc)
+            ref = parsed.id if parsed is not None else getattr(exc, "ref", None)
+            await self.failed(exc, ref)
 
-    async def failed(self, exc: Exception) -> None:
+    async def failed(self, exc: Exception, ref: str | None = None) -> None:
         """A DomainError (a backing service's outage included: `unavailable`) becomes an Error
-        frame; anything else closes 1011, logged, no details."""
+        frame, with `ref` = the message's `id`; anything else closes 1011, logged, no details."""
         domain = errors.as_domain_error(exc)
         if domain is not None:
             metrics.ERRORS.labels(domain.code).inc()
-            await self.outbox.put(protocol.error(domain.code, str(domain)))
+            await self.outbox.put(protocol.error(domain.code, str(domain), ref))
             return
         logger.error("unexpected error serving a client", exc_info=exc, extra=self.log_context())
         await self.close_with(C.INTERNAL_ERROR, "internal error")
@@ -143,14 +145,20 @@ class GameConsumer(AsyncWebsocketConsumer):
 
     async def on_join(self, msg: protocol.Join) -> None:
         await services.room_join(
-            session=self.session, room_id=msg.room_id, name=msg.name, color=msg.color
+            session=self.session,
+            room_id=msg.room_id,
+            name=msg.name,
+            color=msg.color,
+            spawn=msg.state,
         )
 
     async def on_update(self, msg: protocol.Update) -> None:
         services.player_update(session=self.session, state=msg.state)
 
     async def on_chat(self, msg: protocol.Chat) -> None:
-        chatting.chat_post(session=self.session, message=msg.message, on_error=self.failed)
+        chatting.chat_post(
+            session=self.session, message=msg.message, ref=msg.id, on_error=self.failed
+        )
 
     async def on_leave(self, msg: protocol.Leave) -> None:
         await services.room_leave_requested(session=self.session)

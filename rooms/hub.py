@@ -86,7 +86,10 @@ async def player_remove(
     )
     if departure.status is presence.LeaveStatus.LEFT:
         await broadcast.event(
-            room_id, protocol.player_left(client_id), seq=departure.seq, left=client_id
+            room_id,
+            protocol.player_left(room_id, departure.seq, client_id),
+            seq=departure.seq,
+            left=client_id,
         )
     return departure
 
@@ -135,10 +138,11 @@ class RoomHub:
         ]
 
     async def close_idle(self, now: float) -> None:
-        """Close sockets that sent nothing (Ping counts) for WS_IDLE_TIMEOUT with 1001."""
+        """Close sockets that sent nothing (Ping counts) for WS_IDLE_TIMEOUT with 4408: a code of
+        its own, so a client does not reconnect in a loop as it would after a drain's 1001."""
         limit = settings.WS_IDLE_TIMEOUT
         for connection in [c for c in self._connections if now - c.last_seen > limit]:
-            await connection.close_with(protocol.CloseCode.GOING_AWAY, "idle timeout")
+            await connection.close_with(protocol.CloseCode.IDLE_TIMEOUT, "idle timeout")
 
     async def close_all(self, code: int, reason: str, *, wait: float = 5.0) -> None:
         """Close every socket of this process and wait for their leave handlers to finish."""
@@ -290,7 +294,7 @@ class RoomHub:
         member.listed = True
         await broadcast.event(
             room_id,
-            protocol.player_joined(session.client_id, member.state),
+            protocol.player_joined(room_id, joined.seq, session.client_id, member.state),
             seq=joined.seq,
             exclude=session.client_id,
         )

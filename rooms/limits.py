@@ -1,5 +1,6 @@
-"""Per-connection rate limits: token buckets for Updates and Chat, the flood detector, and the
-Guard that combines them into one verdict per message (the consumer only carries it out).
+"""Per-connection rate limits: token buckets for Updates, Chats, and Joins with Leaves, the flood
+detector, and the Guard that combines them into one verdict per message (the consumer only
+carries it out).
 
 Hand-written on purpose: a bucket is a few float operations on the Update hot path (~0.3 µs),
 where the `limits` library's async storage costs a lock and a dict lookup per hit.
@@ -38,28 +39,40 @@ class TokenBucket:
 class FloodGuard:
     """Tracks how long a client has been over its limits without a quiet second in between."""
 
-    __slots__ = ("_close_after", "_last", "_last_notice", "_since")
+    __slots__ = ("_close_after", "_last", "_since")
 
     def __init__(self, *, close_after: float) -> None:
         self._close_after = close_after
         self._since: float | None = None
         self._last = 0.0
-        self._last_notice = -1e9
 
-    def limited(self, now: float) -> tuple[bool, bool]:
-        """Record a refused message: (tell the client now?, close it for flooding?)."""
+    def flooding(self, now: float) -> bool:
+        """Record a message over a flood limit: has this gone on for `close_after` seconds?"""
         if self._since is None or now - self._last > 1.0:
             self._since = now
         self._last = now
-        notify = now - self._last_notice >= 1.0
-        if notify:
-            self._last_notice = now
-        return notify, now - self._since >= self._close_after
+        return now - self._since >= self._close_after
+
+
+class Notice:
+    """At most one notice per `period` seconds (an Update over its rate is told, not each)."""
+
+    __slots__ = ("_last", "_period")
+
+    def __init__(self, period: float) -> None:
+        self._period = period
+        self._last = -1e9
+
+    def due(self, now: float) -> bool:
+        if now - self._last >= self._period:
+            self._last = now
+            return True
+        return False
 
 
 class Action(enum.Enum):
     ALLOW = "allow"
-    DROP = "drop"  # refused quietly (an Update over its rate, told at most once a second)
+    DROP = "drop"  # refused quietly (an Update over its rate; told once per NOTICE_SECONDS)
     REFUSE = "refuse"  # refused with an Error rate_limited carrying `reason`
     CLOSE = "close"  # flooding for WS_FLOOD_CLOSE_SECONDS: close 4429
 
@@ -74,11 +87,21 @@ ALLOW = Verdict(Action.ALLOW)
 DROP = Verdict(Action.DROP)
 CLOSE = Verdict(Action.CLOSE, "flooding")
 
+# An Update bucket holds this many seconds of the rate: frames that arrive bunched (a mobile
+# radio waking up, a server that read late) are all taken.
+UPDATE_BURST_SECONDS = 2.0
+# Updates over the rate are dropped; only a rate above FLOOD_FACTOR x WS_UPDATE_RATE, kept up
+# for WS_FLOOD_CLOSE_SECONDS, closes the socket.
+FLOOD_FACTOR = 2.0
+NOTICE_SECONDS = 10.0
+
 
 class Guard:
-    """The rate limits of one socket: Updates and Chats have buckets; other messages pass."""
+    """The rate limits of one socket: Updates, Chats, and Joins with Leaves have buckets; Pings
+    pass. Updates over the rate are dropped (told once per NOTICE_SECONDS); a refused Chat,
+    Join or Leave is always told."""
 
-    __slots__ = ("_buckets", "_flood", "_update_reason")
+    __slots__ = ("_chat", "_flood", "_joins", "_notice", "_update_reason", "_updates", "_within")
 
     def __init__(
         self,
@@ -87,14 +110,21 @@ class Guard:
         chat_rate: float,
         chat_period: float,
         chat_burst: float,
+        join_rate: float,
+        join_burst: float,
         flood_close_seconds: float,
     ) -> None:
-        self._buckets: dict[type, TokenBucket] = {
-            protocol.Update: TokenBucket(rate=update_rate, capacity=update_rate),
-            protocol.Chat: TokenBucket(rate=chat_rate / chat_period, capacity=chat_burst),
-        }
+        burst = update_rate * UPDATE_BURST_SECONDS
+        self._updates = TokenBucket(rate=update_rate, capacity=burst)
+        flood_rate = update_rate * FLOOD_FACTOR
+        self._within = TokenBucket(rate=flood_rate, capacity=flood_rate * UPDATE_BURST_SECONDS)
+        self._chat = TokenBucket(rate=chat_rate / chat_period, capacity=chat_burst)
+        self._joins = TokenBucket(rate=join_rate, capacity=join_burst)
         self._flood = FloodGuard(close_after=flood_close_seconds)
-        self._update_reason = f"more than {update_rate:g} Updates per second"
+        self._notice = Notice(NOTICE_SECONDS)
+        self._update_reason = (
+            f"more than {update_rate:g} Updates per second: the extra ones are dropped"
+        )
 
     @classmethod
     def from_settings(cls) -> Guard:
@@ -103,16 +133,30 @@ class Guard:
             chat_rate=settings.WS_CHAT_RATE,
             chat_period=settings.WS_CHAT_PERIOD,
             chat_burst=settings.WS_CHAT_BURST,
+            join_rate=settings.WS_JOIN_RATE,
+            join_burst=settings.WS_JOIN_BURST,
             flood_close_seconds=settings.WS_FLOOD_CLOSE_SECONDS,
         )
 
     def check(self, message: protocol.Message, now: float) -> Verdict:
-        bucket = self._buckets.get(type(message))
-        if bucket is None or bucket.take(now):
+        kind = type(message)
+        if kind is protocol.Update:
+            return self._update(now)
+        if kind is protocol.Chat:
+            return self._refuse(self._chat, now, "chat rate limit reached")
+        if kind is protocol.Join or kind is protocol.Leave:
+            return self._refuse(self._joins, now, "too many Joins and Leaves")
+        return ALLOW
+
+    def _update(self, now: float) -> Verdict:
+        within = self._within.take(now)  # counts every Update, so it measures the real rate
+        if self._updates.take(now):
             return ALLOW
-        notify, close = self._flood.limited(now)
-        if close:
+        if not within and self._flood.flooding(now):
             return CLOSE
-        if type(message) is protocol.Chat:  # a refused chat is always told: it is lost
-            return Verdict(Action.REFUSE, "chat rate limit reached")
-        return Verdict(Action.REFUSE, self._update_reason) if notify else DROP
+        return Verdict(Action.REFUSE, self._update_reason) if self._notice.due(now) else DROP
+
+    def _refuse(self, bucket: TokenBucket, now: float, reason: str) -> Verdict:
+        if bucket.take(now):
+            return ALLOW
+        return CLOSE if self._flood.flooding(now) else Verdict(Action.REFUSE, reason)

@@ -13,6 +13,9 @@ Keys (all under "sn:"):
   epoch              STRING                              (one per Redis dataset: node_register)
   node:<id>:clients  HASH client_id -> room_id           (what to clean up if that process dies)
   player:<id>        STRING owner, 1 day                 (which connection plays a token's player)
+  chatseq:<item id>  STRING seq, 10 min                  (a chat appended twice keeps one seq)
+  chatref:<client>:<ref>  STRING "pending" (10 s), then "<seq>|<chat item>" (10 min): a Chat's
+                     `id`, so a retry with the same id is stored once and answered again
 An owner is "<node_id>/<connection id>": one connection of one process. A player is in one
 place cluster-wide: a newer connection claims it (player_claim) and takes its room entry over
 at its Join; removing a player is conditional on its owner (or, for the reaper, its node), so
@@ -192,6 +195,8 @@ return next_seq(KEYS[6])
 
 CHAT_RECENT = 50  # a Welcome's chat history: the room's latest messages
 CHAT_KEEP_SECONDS = 7 * 24 * 3600
+CHAT_REF_SECONDS = 600  # a Chat's `id` is its idempotency key this long
+CHAT_REF_PENDING_SECONDS = 10  # a claimed `id` whose chat is still being delivered
 
 # The recent list exists only once seeded from MongoDB (chat_fill, which starts it with an empty
 # marker item so that a room without chat is seeded too): a list that Redis lost is not restarted
@@ -220,8 +225,11 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 local seq = next_seq(KEYS[2])
 redis.call('SET', KEYS[3], seq, 'EX', 600)
+if KEYS[4] then
+  redis.call('SET', KEYS[4], seq .. '|' .. ARGV[1], 'EX', CHAT_REF_SECONDS)
+end
 return seq
-"""
+""".replace("CHAT_REF_SECONDS", str(CHAT_REF_SECONDS))
 )
 _SEEDED = b""  # the marker item chat_fill puts first; readers skip it
 
@@ -341,13 +349,55 @@ async def player_readd(*, room_id: str, client_id: str, owner: str, state: bytes
     return Joined(JoinStatus(int(status)), int(seq), room_state)
 
 
-async def chat_append(room_id: str, item_id: str, item: bytes, *, deadline: float) -> int:
+async def chat_append(
+    room_id: str, item_id: str, item: bytes, *, deadline: float, ref_key: str | None = None
+) -> int:
     """Add a stored chat message to the room's recent history; returns its event seq (the same
     for the same `item_id`, however often it runs), or 0 if Redis ran this after `deadline`
-    (Unix seconds) and did nothing."""
+    (Unix seconds) and did nothing. With `ref_key` (chat_ref_claim's), the seq and the item are
+    kept there for a retry of the same Chat."""
     keys = [_room(room_id, "chat"), _room(room_id, "seq"), f"{PREFIX}chatseq:{item_id}"]
+    if ref_key is not None:
+        keys.append(ref_key)
     args: list[EncodableT] = [item, CHAT_KEEP_SECONDS, int(deadline * 1_000_000)]
     return int(await _script(get_async(), _CHAT, keys, args))
+
+
+def chat_ref_key(client_id: str, ref: str) -> str:
+    return f"{PREFIX}chatref:{client_id}:{ref}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRef:
+    """What a Chat's `id` already names: a chat being delivered (`seq` 0), or a delivered one."""
+
+    seq: int
+    item: bytes
+
+
+async def chat_ref_claim(client_id: str, ref: str) -> ChatRef | None:
+    """Claim a Chat's `id` for its first delivery (None), or what an earlier Chat with the same
+    `id` from this player became."""
+    previous = await get_async().set(
+        chat_ref_key(client_id, ref), b"pending", nx=True, ex=CHAT_REF_PENDING_SECONDS, get=True
+    )
+    if previous is None:
+        return None
+    seq, sep, item = cast(bytes, previous).partition(b"|")  # GET's reply: the value as bytes
+    return ChatRef(int(seq), item) if sep else ChatRef(0, b"")
+
+
+async def chat_ref_release(client_id: str, ref: str) -> None:
+    """A claimed `id` whose chat was refused: a retry may send it again."""
+    await _script(get_async(), _RELEASE_REF, [chat_ref_key(client_id, ref)], [])
+
+
+_RELEASE_REF = """
+if redis.call('GET', KEYS[1]) == 'pending' then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 async def chat_withdraw(room_id: str, item: bytes) -> None:

@@ -89,15 +89,24 @@ async def _room_for_join(room_id: str) -> Room:
     return room
 
 
-async def room_join(*, session: PlayerSession, room_id: str, name: str, color: str) -> None:
-    """Enter a room (leaving the current one), answer Welcome, tell the others PlayerJoined."""
+async def room_join(
+    *,
+    session: PlayerSession,
+    room_id: str,
+    name: str,
+    color: str,
+    spawn: protocol.PlayerState | None = None,
+) -> None:
+    """Enter a room (leaving the current one), answer Welcome, tell the others PlayerJoined
+    (where `spawn` puts the player, else at the origin)."""
     await session.chats.settle()  # a chat sent before a Join belongs to the earlier room
     await room_leave(session=session)
     room = await _room_for_join(room_id)
     if room.is_closed:
         raise DomainError(f"room {room_id} is closed", code=E.ROOM_CLOSED)
     name = session.token_name or name
-    state = protocol.state_json(protocol.initial_state(name, color))
+    initial = protocol.initial_state(name, color, spawn)
+    state = protocol.state_json(initial)
     await hub.join(room_id, session, state)  # events from here on are held, filtered by seq
     try:
         joined = await presence.player_join(
@@ -113,21 +122,24 @@ async def room_join(*, session: PlayerSession, room_id: str, name: str, color: s
     if joined.status is presence.JoinStatus.FULL:
         await hub.leave(room_id, session.client_id)
         raise DomainError(f"room {room_id} is full ({room.max_players} players)", code=E.ROOM_FULL)
-    session.room_id, session.room_pk, session.name = room_id, room.pk, name
+    session.room_id, session.room_pk = room_id, room.pk
+    session.name, session.color = name, initial.color or color
     history = await chatting.chat_history(room_id, joined.chat)
     await session.send(
         protocol.welcome(
             client_id=session.client_id,
             room_id=room_id,
+            seq=joined.seq,
             room_state=joined.room_state,
             chat_history=history,
+            max_players=room.max_players,
         )
     )
     await hub.welcomed(room_id, session.client_id, joined.seq)
     if joined.status is presence.JoinStatus.JOINED:
         await broadcast.event(
             room_id,
-            protocol.player_joined(session.client_id, state),
+            protocol.player_joined(room_id, joined.seq, session.client_id, state),
             seq=joined.seq,
             exclude=session.client_id,
         )
@@ -149,6 +161,12 @@ async def room_leave_requested(*, session: PlayerSession) -> None:
 
 
 def player_update(*, session: PlayerSession, state: protocol.PlayerState) -> None:
-    """Stage the latest state for the next tick (coalesced: only the last one per tick counts)."""
+    """Stage the latest state for the next tick (coalesced: only the last one per tick counts).
+    The name is the joined one whatever the Update says; a colour it names is kept."""
     room_id = session.require_room("sending updates")
+    state.name = session.name
+    if state.color is None:
+        state.color = session.color
+    else:
+        session.color = state.color
     hub.stage(room_id, session.client_id, protocol.state_json(state))

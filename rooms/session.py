@@ -51,6 +51,7 @@ class PlayerSession:
         "_connection_id",
         "_token_name",
         "chats",
+        "color",
         "name",
         "outbox",
         "room_id",
@@ -72,6 +73,7 @@ class PlayerSession:
         self.outbox = outbox
         self.chats = Chain()
         self.name: str | None = None  # the name it plays under: the token's, else its Join's
+        self.color = "#FFFFFF"  # its latest colour (an Update without one keeps it)
         self.room_id: str | None = None
         self.room_pk: object | None = None  # the Room's primary key, so chat skips a lookup
 

@@ -198,7 +198,7 @@ class Tick:
         sent = 0
         for room_id, due in list(self._due.items()):
             if due:
-                frame = protocol.state_update(list(due.items()))
+                frame = protocol.state_update(room_id, self._unpublished_tick, list(due.items()))
                 self._due[room_id] = {}
                 sent += await self._deliver(room_id, frame, Wire(frame.encode()))
         metrics.OUT_STATE_UPDATE.inc(sent)

@@ -1,12 +1,15 @@
-"""GET /rooms: the active rooms."""
+"""GET /rooms: the active rooms; GET /protocol/schema.json: the socket protocol's schema."""
 
 from __future__ import annotations
 
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_safe
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from rooms.protocol.schema import protocol_schema_text
 from rooms.selectors import rooms_active
 
 
@@ -23,3 +26,10 @@ class RoomListView(APIView):
 
     def get(self, request: Request) -> Response:
         return Response(self.OutputSerializer(rooms_active(), many=True).data)
+
+
+@require_safe
+def protocol_schema_view(request: HttpRequest) -> HttpResponse:
+    """GET /protocol/schema.json: the socket protocol's JSON Schema (docs/protocol.schema.json),
+    generated from the code that enforces it."""
+    return HttpResponse(protocol_schema_text(), content_type="application/schema+json")

@@ -59,10 +59,12 @@ BACKEND_OUTAGE_CLOSE_SECONDS = env.int("BACKEND_OUTAGE_CLOSE_SECONDS", default="
 # --- Abuse limits (docs/security.md) --------------------------------------------------------
 WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default="16384", min=256, max=16 * 2**20)
 WS_MAX_JSON_DEPTH = env.int("WS_MAX_JSON_DEPTH", default="8", min=2, max=64)
-WS_UPDATE_RATE = env.int("WS_UPDATE_RATE", default="30", min=1)
+WS_UPDATE_RATE = env.int("WS_UPDATE_RATE", default="60", min=1)
 WS_CHAT_RATE = env.int("WS_CHAT_RATE", default="5", min=1)
 WS_CHAT_PERIOD = env.float("WS_CHAT_PERIOD", default="10", min=0.1)
 WS_CHAT_BURST = env.int("WS_CHAT_BURST", default="3", min=1)
+WS_JOIN_RATE = env.float("WS_JOIN_RATE", default="2", min=0.1)  # Joins and Leaves per second
+WS_JOIN_BURST = env.int("WS_JOIN_BURST", default="5", min=1)
 WS_FLOOD_CLOSE_SECONDS = env.float("WS_FLOOD_CLOSE_SECONDS", default="10", min=1)
 WS_SEND_QUEUE_LIMIT = env.int("WS_SEND_QUEUE_LIMIT", default="256", min=1)  # frames per client
 WS_IDLE_TIMEOUT = env.float("WS_IDLE_TIMEOUT", default="60", min=1)

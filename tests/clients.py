@@ -20,6 +20,7 @@ import websockets
 from channels.testing import WebsocketCommunicator
 
 from signight.asgi import application
+from tests import frames
 
 STATE = {"name": "p", "color": "#00FF00", "position": [1, 2, 3], "rotation": [1, 0, 0, 0]}
 """A player state every server accepts: the body of an Update."""
@@ -102,7 +103,7 @@ class GameClient(abc.ABC):
     async def ping(self, t: Any = "alive") -> None:
         """The connection is open and answers: a Ping gets its Pong."""
         await self.send({"type": "Ping", "t": t})
-        assert await self.recv_type("Pong") == {"type": "Pong", "t": t}
+        assert await self.recv_type("Pong") == frames.pong(t)
 
 
 class Socket(GameClient):

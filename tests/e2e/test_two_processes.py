@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests import frames
 from tests.clients import STATE
 from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
 
@@ -64,7 +65,7 @@ async def test_a_room_spans_two_processes(two_servers, room_id, live_players) ->
     assert [m["id"] for m in history["messages"]] == [to_alice["id"]]
 
     await bob.send({"type": "Leave"})
-    assert await alice.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": bob.client_id}
+    assert await alice.recv_type("PlayerLeft") == frames.left(room_id, bob.client_id)
     assert one.player_count(room_id) == 1
 
     await bob.join(room_id, "Bob")

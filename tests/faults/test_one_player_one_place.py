@@ -16,6 +16,7 @@ import jwt
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from tests import frames
 from tests.clients import STATE, LiveSocket
 from tests.e2e.servers import ServerProcess
 from tests.faults.cluster import TTL
@@ -101,7 +102,7 @@ async def test_the_older_connection_on_another_process_is_replaced_and_its_leave
     assert old.player_count(room_id) == new.player_count(room_id) == 2
 
     await second.send({"type": "Leave"})
-    assert await watcher.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": player}
+    assert await watcher.recv_type("PlayerLeft") == frames.left(room_id, player)
     assert new.player_count(room_id) == 1
 
 
@@ -119,4 +120,4 @@ async def test_reaping_the_older_copys_crashed_process_spares_the_newer_copy(
     assert not [f for f in seen if f["type"] == "PlayerLeft"]
     assert new.player_count(room_id) == 2
     await second.send({"type": "Ping", "t": 1})
-    assert await second.recv_type("Pong") == {"type": "Pong", "t": 1}
+    assert await second.recv_type("Pong") == frames.pong(1)

@@ -10,6 +10,7 @@ import asyncio
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from tests import frames
 from tests.clients import STATE, LiveSocket
 from tests.e2e.servers import ServerProcess
 
@@ -40,11 +41,11 @@ async def test_while_redis_is_down_sockets_stay_open_and_a_join_gets_unavailable
 ) -> None:
     player = await live_players.connect(server.ws_url)
     await player.join(room_id, "P")
-    assert await pong(player, 0) == {"type": "Pong", "t": 0}  # the Join has finished
+    assert await pong(player, 0) == frames.pong(0)  # the Join has finished
 
     redis_server.stop(kill=True)
     await player.send({"type": "Update", "state": STATE})
-    assert await pong(player, 1) == {"type": "Pong", "t": 1}, "an Update does no I/O: accepted"
+    assert await pong(player, 1) == frames.pong(1), "an Update does no I/O: accepted"
 
     await player.send({"type": "Join", "room_id": room_id + "-b", "name": "P"})
     error = await player.recv_type("Error")
@@ -53,7 +54,7 @@ async def test_while_redis_is_down_sockets_stay_open_and_a_join_gets_unavailable
         "code": "unavailable",
         "message": "A backing service is unavailable; retry shortly.",
     }
-    assert await pong(player, 2) == {"type": "Pong", "t": 2}, "still open: no 1011"
+    assert await pong(player, 2) == frames.pong(2), "still open: no 1011"
 
     redis_server.restart()
     for _attempt in range(20):
@@ -70,7 +71,7 @@ async def test_an_outage_longer_than_the_limit_closes_sockets_with_1013(
 ) -> None:
     player = await live_players.connect(impatient_server.ws_url)
     await player.join(room_id, "P")
-    assert await pong(player, 0) == {"type": "Pong", "t": 0}
+    assert await pong(player, 0) == frames.pong(0)
 
     redis_server.stop(kill=True)
     with pytest.raises(ConnectionClosed) as closed:

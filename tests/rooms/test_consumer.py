@@ -14,6 +14,7 @@ from channels.db import database_sync_to_async
 
 from chat.models import ChatMessage
 from rooms.models import Room
+from tests import frames
 from tests.clients import STATE, Players, Socket
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_hub")]
@@ -47,11 +48,10 @@ async def test_join_returns_welcome_with_the_joiner_and_chat_history(room_id, pl
     )
     a = await players.connect()
     welcome = await a.join(room_id, name="플레이어1", color="#FF0000")
-    assert welcome == {
-        "type": "Welcome",
-        "client_id": welcome["client_id"],
-        "room_id": room_id,
-        "room_state": [
+    assert welcome == frames.welcome(
+        welcome["client_id"],
+        room_id,
+        [
             {
                 "client_id": welcome["client_id"],
                 "state": {
@@ -62,7 +62,7 @@ async def test_join_returns_welcome_with_the_joiner_and_chat_history(room_id, pl
                 },
             }
         ],
-        "chat_history": [
+        [
             {
                 "id": welcome["chat_history"][0]["id"],
                 "room_id": room_id,
@@ -72,7 +72,7 @@ async def test_join_returns_welcome_with_the_joiner_and_chat_history(room_id, pl
                 "timestamp": welcome["chat_history"][0]["timestamp"],
             }
         ],
-    }
+    )
 
 
 async def test_second_player_sees_the_first_and_the_first_gets_player_joined(two_players) -> None:
@@ -98,6 +98,7 @@ async def test_updates_are_coalesced_into_one_state_update_per_tick(two_players)
         assert len(update["players"]) == 1
     assert latest[a.client_id] == {
         **STATE,
+        "name": "A",  # the joined name: an Update's "p" is ignored
         "position": [4.0, 0.0, 0.0],
         "rotation": [1.0, 0.0, 0.0, 0.0],
     }
@@ -116,6 +117,7 @@ async def test_chat_reaches_everyone_and_is_persisted_first(two_players, room_id
         "name": "B",
         "message": "안녕하세요!",
         "timestamp": to_a["timestamp"],
+        "seq": frames.SEQ,
     }
     stored = await database_sync_to_async(ChatMessage.objects.get)(pk=to_a["id"])
     assert stored.message == "안녕하세요!" and stored.client_id == b.client_id
@@ -143,17 +145,21 @@ async def test_chat_that_cannot_be_persisted_gets_chat_unavailable(
 async def test_leave_tells_the_others_and_keeps_the_connection(two_players) -> None:
     a, b = two_players.a, two_players.b
     await b.send({"type": "Leave"})
-    assert await a.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": b.client_id}
+    assert await a.recv_type("PlayerLeft") == frames.left(
+        two_players.welcome_a["room_id"], b.client_id
+    )
     await b.send({"type": "Leave"})
     assert (await b.recv_type("Error"))["code"] == "not_in_room"
     await b.send({"type": "Ping", "t": 1})
-    assert await b.recv_type("Pong") == {"type": "Pong", "t": 1}
+    assert await b.recv_type("Pong") == frames.pong(1)
 
 
 async def test_disconnect_tells_the_others(two_players) -> None:
     a, b = two_players.a, two_players.b
     await b.close()
-    assert await a.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": b.client_id}
+    assert await a.recv_type("PlayerLeft") == frames.left(
+        two_players.welcome_a["room_id"], b.client_id
+    )
 
 
 async def test_joining_another_room_leaves_the_first(two_players, room_id) -> None:
@@ -253,7 +259,7 @@ async def test_bad_messages_get_errors_and_the_next_good_message_works(room_id, 
     assert (await a.recv())["code"] == "unknown_type"
     await a.send({"type": "Join", "room_id": room_id, "name": "A", "color": "blue"})
     error = await a.recv()
-    assert error["code"] == "invalid_message" and "$.color" in error["message"]
+    assert error == frames.error("invalid_message", "color: #RRGGBB, six hex digits")
     await a.send_bytes(b"\x00\x01")
     assert (await a.recv())["code"] == "invalid_message"
     welcome = await a.join(room_id)
@@ -263,7 +269,7 @@ async def test_bad_messages_get_errors_and_the_next_good_message_works(room_id, 
 async def test_ping_is_answered_with_the_same_t(players) -> None:
     a = await players.connect()
     await a.send({"type": "Ping", "t": {"sent": 123.5, "seq": [1, 2]}})
-    assert await a.recv() == {"type": "Pong", "t": {"sent": 123.5, "seq": [1, 2]}}
+    assert await a.recv() == frames.pong({"sent": 123.5, "seq": [1, 2]})
 
 
 @pytest.mark.parametrize("path", ["/", "/ws/"])

@@ -24,7 +24,8 @@ def late_chat(room_id: str, message: str) -> protocol.RoomEvent:
             name="Someone",
             message=message,
             created_at=datetime.now(UTC),
-        )
+        ),
+        seq=1,
     )
 
 

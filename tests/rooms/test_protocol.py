@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
 
 from rooms import protocol
 from rooms.protocol import ErrorCode, ProtocolError
+from rooms.protocol.frames import ServerMessage
+from tests import frames
 from tests.clients import STATE
 
 
@@ -52,17 +55,22 @@ def test_chat_is_trimmed_and_nfc_normalised() -> None:
 @pytest.mark.parametrize(
     ("message", "field"),
     [
-        ({"type": "Join", "room_id": "bad id", "name": "a"}, "$.room_id"),
-        ({"type": "Join", "room_id": "x" * 65, "name": "a"}, "$.room_id"),
+        ({"type": "Join", "room_id": "bad id", "name": "a"}, "room_id: 1–64 of A–Z a–z 0–9 _ -"),  # noqa: RUF001
+        ({"type": "Join", "room_id": "x" * 65, "name": "a"}, "room_id: 1–64"),  # noqa: RUF001
         ({"type": "Join", "room_id": "r", "name": ""}, "$.name"),
         ({"type": "Join", "room_id": "r", "name": "n" * 33}, "$.name"),
-        ({"type": "Join", "room_id": "r", "name": "a", "color": "red"}, "$.color"),
+        ({"type": "Join", "room_id": "r", "name": "a", "color": "red"}, "color: #RRGGBB"),
         ({"type": "Update", "state": {**STATE, "position": [1, 2]}}, "$.state.position"),
         ({"type": "Update", "state": {**STATE, "rotation": [1, 0, 0]}}, "$.state.rotation"),
         ({"type": "Update", "state": {**STATE, "position": [1e7, 0, 0]}}, "$.state.position[0]"),
-        ({"type": "Update", "state": {**STATE, "modelUrl": "ftp://x"}}, "$.state.modelUrl"),
+        ({"type": "Update", "state": {**STATE, "modelUrl": "ftp://x"}}, "state.modelUrl: an http"),
+        ({"type": "Update", "state": {**STATE, "animation": "run\x00"}}, "animation"),
+        ({"type": "Join", "room_id": "r", "name": "a", "id": "x" * 65}, "$.id"),
         ({"type": "Update", "state": {**STATE, "animation": ""}}, "$.state.animation"),
-        ({"type": "Update", "state": {k: v for k, v in STATE.items() if k != "color"}}, "color"),
+        (
+            {"type": "Update", "state": {k: v for k, v in STATE.items() if k != "position"}},
+            "position",
+        ),
         ({"type": "Update", "state": {**STATE, "hp": 3}}, "hp"),
         ({"type": "Chat", "message": "   "}, "message"),
         ({"type": "Chat", "message": "x" * 501}, "message"),
@@ -114,20 +122,47 @@ def test_non_finite_numbers_lone_surrogates_and_control_characters_are_refused(r
 
 def test_ping_echoes_any_json_value() -> None:
     msg = parse({"type": "Ping", "t": {"a": [1, "ü", None]}})
-    assert json.loads(protocol.pong(msg.t)) == {"type": "Pong", "t": {"a": [1, "ü", None]}}
+    assert json.loads(protocol.pong(msg.t)) == frames.pong({"a": [1, "ü", None]})
 
 
-def test_outbound_frames_are_valid_json() -> None:
+def test_every_frame_the_builders_make_is_a_published_server_message() -> None:
+    """The builders (what is sent) against the structs the JSON Schema is made of: strict
+    decoding (no unknown field, every required one) of each builder's output."""
     state = protocol.state_json(protocol.initial_state("n", "#000000"))
-    frames = [
-        protocol.welcome(client_id="c", room_id="r", room_state=[("c", state)], chat_history=[]),
-        protocol.player_joined("c", state).text,
-        protocol.player_left("c").text,
-        protocol.state_update([("c", state)]),
+    item = protocol.chat_item(
+        id="i", room_id="r", client_id="c", name="n", message="m", created_at=datetime.now(UTC)
+    )
+    sent = [
+        protocol.welcome(
+            client_id="c",
+            room_id="r",
+            seq=7,
+            room_state=[("c", state)],
+            chat_history=[protocol.encode_item(item)],
+            max_players=16,
+        ),
+        protocol.player_joined("r", 8, "c", state).text,
+        protocol.player_left("r", 9, "c").text,
+        protocol.chat(item, 10).text,
+        protocol.chat(item, 11, "my-ref").text,
+        protocol.state_update("r", 123, [("c", state)]),
+        protocol.pong(msgspec.Raw(b'{"any": [1]}')),
+        protocol.error("invalid_message", "bad", "ref-1"),
         protocol.error(
             "invalid_message",
             'bad "quote" \ud83d'.encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
         ),
     ]
-    for frame in frames:
-        assert isinstance(msgspec.json.decode(frame), dict)
+    decoder = msgspec.json.Decoder(ServerMessage)
+    kinds = [type(decoder.decode(frame)).__name__ for frame in sent]
+    assert kinds == [
+        "Welcome",
+        "PlayerJoined",
+        "PlayerLeft",
+        "ChatFrame",
+        "ChatFrame",
+        "StateUpdate",
+        "Pong",
+        "ErrorFrame",
+        "ErrorFrame",
+    ]

@@ -9,6 +9,7 @@ import pytest
 
 from rooms import broadcast, presence, protocol
 from rooms.hub import hub
+from tests import frames
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_hub")]
 
@@ -24,7 +25,7 @@ async def test_a_player_listed_for_this_process_with_no_socket_is_removed(room_i
         max_players=16,
     )
     assert await hub.reconcile() == (1, 0)
-    assert await watcher.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": "ghost"}
+    assert await watcher.recv_type("PlayerLeft") == frames.left(room_id, "ghost")
     assert presence.room_counts().count((room_id, 1)) == 1, "the watcher stays"
     assert await hub.reconcile() == (0, 0)
 
@@ -61,14 +62,17 @@ async def test_a_player_told_to_have_left_while_here_is_put_back_at_once(room_id
         room_id=room_id, client_id=client_id, owner=None, node_id=hub.node_id
     )
     await broadcast.event(
-        room_id, protocol.player_left(client_id), seq=departure.seq, left=client_id
+        room_id,
+        protocol.player_left(room_id, departure.seq, client_id),
+        seq=departure.seq,
+        left=client_id,
     )
 
-    assert await watcher.recv_type("PlayerLeft") == {"type": "PlayerLeft", "client_id": client_id}
+    assert await watcher.recv_type("PlayerLeft") == frames.left(room_id, client_id)
     assert (await watcher.recv_type("PlayerJoined"))["client_id"] == client_id
     assert presence.room_counts().count((room_id, 2)) == 1
     await player.send({"type": "Ping", "t": 1})
-    assert await player.recv_first("Pong", "PlayerLeft") == {"type": "Pong", "t": 1}, (
+    assert await player.recv_first("Pong", "PlayerLeft") == frames.pong(1), (
         "nobody is told of its own leaving"
     )
 

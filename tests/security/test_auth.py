@@ -24,6 +24,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from signight.auth import client_id_for
+from tests import frames
 from tests.clients import Players, Socket, strict_json
 from tests.security.sockets import SHORT_DEV_SECRET, claims, hand_made, hs256, jwt_settings
 
@@ -201,13 +202,9 @@ async def test_a_valid_token_is_accepted_on_every_carrier(carrier, room_id, play
         assert a.subprotocol == ("bearer" if carrier == "subprotocol" else None)
         welcome = await a.join(room_id, name="the Join name is ignored")
     alice = client_id_for("alice")
-    assert welcome == {
-        "type": "Welcome",
-        "client_id": alice,
-        "room_id": room_id,
-        "room_state": [{"client_id": alice, "state": own_state("Alice")}],
-        "chat_history": [],
-    }
+    assert welcome == frames.welcome(
+        alice, room_id, [{"client_id": alice, "state": own_state("Alice")}], []
+    )
 
 
 @pytest.mark.parametrize("case", ACCEPTED.values(), ids=ACCEPTED.keys())
@@ -348,10 +345,7 @@ async def test_a_second_connection_with_the_same_token_replaces_the_first(room_i
         second = await players.connect(bearer=token)
         closed = await first.closed()
         assert (closed["code"], closed["reason"]) == (4410, "replaced by a newer connection")
-        assert await watcher.recv_type("PlayerLeft") == {
-            "type": "PlayerLeft",
-            "client_id": client_id_for("alice"),
-        }
+        assert await watcher.recv_type("PlayerLeft") == frames.left(room_id, client_id_for("alice"))
         welcome = await second.join(room_id)
     assert sorted(p["client_id"] for p in welcome["room_state"]) == sorted(
         [client_id_for("alice"), client_id_for("bob")]

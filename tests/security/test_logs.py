@@ -19,6 +19,7 @@ import jwt
 import pytest
 import websockets
 
+from tests import frames
 from tests.clients import LiveSocket
 from tests.e2e.servers import server_env
 from tests.security.servers import LoggedServer
@@ -65,7 +66,7 @@ def logged_so_far(server: LoggedServer) -> None:
 
 async def pong(client: LiveSocket) -> None:
     await client.send({"type": "Ping", "t": 1})
-    assert await client.recv() == {"type": "Pong", "t": 1}
+    assert await client.recv() == frames.pong(1)
 
 
 async def test_no_log_line_holds_a_token_and_every_line_is_json(server, live_players) -> None:

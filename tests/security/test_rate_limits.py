@@ -1,6 +1,7 @@
-"""Rate limits per connection: Updates (WS_UPDATE_RATE a second, the bucket starts full), Chat
-(WS_CHAT_BURST, refilling WS_CHAT_RATE per WS_CHAT_PERIOD), and the flood close (4429) for a
-client limited without a quiet second for WS_FLOOD_CLOSE_SECONDS.
+"""Rate limits per connection: Updates (WS_UPDATE_RATE a second, a bucket of 2 s of them that
+starts full; the excess dropped, told once per 10 s), Chat (WS_CHAT_BURST, refilling WS_CHAT_RATE
+per WS_CHAT_PERIOD), Joins and Leaves (WS_JOIN_BURST, WS_JOIN_RATE a second), and the flood
+close (4429) for over twice WS_UPDATE_RATE without a quiet second for WS_FLOOD_CLOSE_SECONDS.
 
 Boundaries are tested on a frozen clock (`clock`: only the consumer's and the buckets' time
 stands still), so a slow machine cannot refill a bucket between two sends.
@@ -17,6 +18,7 @@ from channels.db import database_sync_to_async
 from django.test import override_settings
 
 from chat.models import ChatMessage
+from tests import frames
 from tests.clients import STATE, Socket, strict_json
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_hub")]
@@ -26,7 +28,7 @@ def limited(rate: int) -> dict[str, str]:
     return {
         "type": "Error",
         "code": "rate_limited",
-        "message": f"more than {rate} Updates per second",
+        "message": f"more than {rate} Updates per second: the extra ones are dropped",
     }
 
 
@@ -63,7 +65,7 @@ def x_of(frame: dict[str, Any], client_id: str | None) -> float | None:
 
 
 @override_settings(WS_UPDATE_RATE=5)
-async def test_update_bucket_passes_its_capacity_then_drops_with_one_error(
+async def test_update_bucket_passes_two_seconds_of_updates_then_drops_with_one_error(
     clock, room_id, players
 ) -> None:
     a, b = await players.connect(), await players.connect()
@@ -71,16 +73,16 @@ async def test_update_bucket_passes_its_capacity_then_drops_with_one_error(
     await b.join(room_id, name="B")
     await a.recv_type("PlayerJoined")
 
-    for x in range(1, 6):  # the bucket starts full: 5 pass
+    for x in range(1, 11):  # the bucket starts full with 2 s of the rate: 10 pass at once
         await a.send(update(x))
-    await frames_until(b, lambda f: x_of(f, a.client_id) == 5)
-    for x in range(6, 20):  # the same second's excess: dropped, and said so once
+    await frames_until(b, lambda f: x_of(f, a.client_id) == 10)
+    for x in range(11, 20):  # the excess: dropped, and said so once
         await a.send(update(x))
     assert await answers_until_pong(a, "after the excess") == [
         limited(5),
-        {"type": "Pong", "t": "after the excess"},
+        frames.pong("after the excess"),
     ]
-    assert await b.nothing_more(0.5)  # none of 6..19 reached the room
+    assert await b.nothing_more(0.5)  # none of 11..19 reached the room
 
     clock.advance(1.0)  # the bucket refills
     await a.send(update(100))
@@ -88,15 +90,16 @@ async def test_update_bucket_passes_its_capacity_then_drops_with_one_error(
 
 
 @override_settings(WS_UPDATE_RATE=1, WS_FLOOD_CLOSE_SECONDS=60)
-async def test_update_errors_come_at_most_once_a_second(clock, room_id, players) -> None:
+async def test_update_errors_come_at_most_once_per_10_s(clock, room_id, players) -> None:
     a = await players.connect()
     await a.join(room_id)
-    for second in range(3):  # in each second one Update passes; three are dropped, one Error
+    for second in range(12):  # each second: 4 Updates, over the rate of 1 (after the burst)
         for _ in range(4):
             await a.send(update(second))
+        told = [limited(1)] if second in (0, 10) else []
         assert await answers_until_pong(a, f"second {second}") == [
-            limited(1),
-            {"type": "Pong", "t": f"second {second}"},
+            *told,
+            frames.pong(f"second {second}"),
         ]
         clock.advance(1.0)
 
@@ -127,38 +130,60 @@ async def test_chat_burst_passes_then_each_refused_message_gets_an_error(
 
 
 @override_settings(WS_UPDATE_RATE=2, WS_FLOOD_CLOSE_SECONDS=1)
-async def test_limited_for_flood_close_seconds_without_a_quiet_second_closes_4429(
+async def test_over_twice_the_rate_for_flood_close_seconds_without_a_quiet_second_closes_4429(
     clock, room_id, players
 ) -> None:
+    """WS_UPDATE_RATE=2: 4 Updates pass at once; the flood bucket holds 2 s of 4 a second."""
     a = await players.connect()
     await a.join(room_id)
-    for _ in range(3):  # t=0: two pass, the third is limited and the flood begins
+    for _ in range(9):  # t=0: 4 pass, 8 fit the flood bucket, the 9th floods
         await a.send(update(1))
     assert await a.recv_type("Error") == limited(2)
-    clock.advance(0.6)  # t=0.6: one Update refilled; the next is limited, 0.6 s into the flood
-    await a.send(update(2))
-    await a.send(update(2))
+    clock.advance(0.6)  # t=0.6: 2.4 flood tokens back; the 3rd Update floods, 0.6 s in
+    for _ in range(3):
+        await a.send(update(2))
     await a.ping("0.6 s: still open")
-    clock.advance(0.6)  # t=1.2: limited again, 1.2 s into the flood
-    await a.send(update(3))
-    await a.send(update(3))
+    clock.advance(0.6)  # t=1.2: flooding again, 1.2 s into the flood
+    for _ in range(3):
+        await a.send(update(3))
     assert await a.closed() == {"code": 4429, "reason": "flooding"}
 
 
 @override_settings(WS_UPDATE_RATE=1, WS_FLOOD_CLOSE_SECONDS=1)
 async def test_a_quiet_second_restarts_the_flood_timer(clock, room_id, players) -> None:
+    """WS_UPDATE_RATE=1: 2 Updates pass at once; the flood bucket holds 4, refilled 2 a second."""
     a = await players.connect()
     await a.join(room_id)
-    await a.send(update(1))
-    await a.send(update(2))  # t=0: limited; a flood begins
-    assert await answers_until_pong(a, "t=0") == [limited(1), {"type": "Pong", "t": "t=0"}]
-    clock.advance(1.5)  # more than a second without a limited message
-    await a.send(update(3))
-    await a.send(update(4))  # t=1.5: limited again; a new flood begins
-    assert await answers_until_pong(a, "t=1.5") == [limited(1), {"type": "Pong", "t": "t=1.5"}]
-    clock.advance(0.6)
-    await a.send(update(5))  # t=2.1: 0.6 s into the new flood, 2.1 s after the first began
-    assert await answers_until_pong(a, "t=2.1") == [{"type": "Pong", "t": "t=2.1"}]
+    for x in range(5):  # t=0: the 5th floods; a flood begins
+        await a.send(update(x))
+    assert await answers_until_pong(a, "t=0") == [limited(1), frames.pong("t=0")]
+    clock.advance(1.5)  # more than a second without flooding; 3 flood tokens back
+    for x in range(4):  # t=1.5: the 4th floods; a new flood begins (not told: once per 10 s)
+        await a.send(update(x))
+    assert await answers_until_pong(a, "t=1.5") == [frames.pong("t=1.5")]
+    clock.advance(0.6)  # 1.2 flood tokens back
+    for x in range(2):  # t=2.1: 0.6 s into the new flood, 2.1 s after the first began
+        await a.send(update(x))
+    assert await answers_until_pong(a, "t=2.1") == [frames.pong("t=2.1")]
+
+
+@override_settings(WS_JOIN_BURST=2, WS_JOIN_RATE=2)
+async def test_joins_over_their_bucket_are_refused_and_not_acted_on(clock, players) -> None:
+    a, watcher = await players.connect(), await players.connect()
+    await watcher.join("join-flood-b")
+    await a.join("join-flood-a")
+    await a.join("join-flood-b")
+    assert (await watcher.recv_type("PlayerJoined"))["client_id"] == a.client_id
+    await a.send({"type": "Join", "room_id": "join-flood-a", "name": "p", "id": "third"})
+    assert await a.recv_type("Error") == frames.error(
+        "rate_limited", "too many Joins and Leaves", ref="third"
+    )
+    await a.send({"type": "Leave", "id": "leave"})
+    assert (await a.recv_type("Error"))["ref"] == "leave"
+    assert await watcher.nothing_more(0.3)  # no PlayerLeft: a is still in join-flood-b
+    clock.advance(0.5)  # one token back
+    await a.send({"type": "Leave"})
+    assert (await watcher.recv_type("PlayerLeft"))["client_id"] == a.client_id
 
 
 @pytest.mark.parametrize("kind", ["Update", "Chat"])

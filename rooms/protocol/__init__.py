@@ -1,0 +1,92 @@
+"""The wire contract of the game socket, in one package: codes (error and close codes with their
+actions), inbound (the client's messages and `parse`), frames (every frame the server sends,
+built here alone) and schema (all of it as JSON Schema). docs/protocol.md documents exactly this.
+
+Import it as `from rooms import protocol`; the names below are the contract's vocabulary.
+"""
+
+from __future__ import annotations
+
+from rooms.protocol.codes import (
+    CLOSE_CODES,
+    ERROR_MEANINGS,
+    PROTOCOL_VERSION,
+    CloseAction,
+    CloseCode,
+    ErrorCode,
+)
+from rooms.protocol.frames import (
+    ChatItem,
+    Players,
+    RoomEvent,
+    ServerMessage,
+    chat,
+    chat_item,
+    decode_item,
+    encode,
+    encode_item,
+    error,
+    initial_state,
+    limits,
+    player_joined,
+    player_left,
+    pong,
+    server_time,
+    state_json,
+    state_update,
+    welcome,
+)
+from rooms.protocol.inbound import (
+    CHAT_MAX_CHARS,
+    MESSAGE_TYPES,
+    REF_MAX_CHARS,
+    Chat,
+    Join,
+    Leave,
+    Message,
+    Ping,
+    PlayerState,
+    ProtocolError,
+    Update,
+    parse,
+)
+
+__all__ = [
+    "CHAT_MAX_CHARS",
+    "CLOSE_CODES",
+    "ERROR_MEANINGS",
+    "MESSAGE_TYPES",
+    "PROTOCOL_VERSION",
+    "REF_MAX_CHARS",
+    "Chat",
+    "ChatItem",
+    "CloseAction",
+    "CloseCode",
+    "ErrorCode",
+    "Join",
+    "Leave",
+    "Message",
+    "Ping",
+    "PlayerState",
+    "Players",
+    "ProtocolError",
+    "RoomEvent",
+    "ServerMessage",
+    "Update",
+    "chat",
+    "chat_item",
+    "decode_item",
+    "encode",
+    "encode_item",
+    "error",
+    "initial_state",
+    "limits",
+    "parse",
+    "player_joined",
+    "player_left",
+    "pong",
+    "server_time",
+    "state_json",
+    "state_update",
+    "welcome",
+]

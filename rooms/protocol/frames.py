@@ -1,0 +1,283 @@
+"""The server's frames: the builders every sender uses (the only place a frame is made) and the
+structs that describe them for the published schema (a test decodes each builder's output with
+them, so the two cannot drift).
+
+Builders encode plain dicts with msgspec: players' states are already-encoded JSON (msgspec.Raw),
+relayed as they are stored, never decoded again.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import msgspec
+from django.conf import settings
+
+from rooms.protocol.codes import PROTOCOL_VERSION, ErrorCode
+from rooms.protocol.inbound import PlayerState
+from signight.text import iso_millis
+
+_encoder = msgspec.json.Encoder()
+Players = list[tuple[str, bytes]]
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return _encoder.encode(frame).decode()
+
+
+def server_time() -> int:
+    """Unix time in milliseconds, as every frame that carries `server_time` says it."""
+    return int(time.time() * 1000)
+
+
+def _players(players: Players) -> list[dict[str, Any]]:
+    return [{"client_id": cid, "state": msgspec.Raw(state)} for cid, state in players]
+
+
+def state_json(state: PlayerState) -> bytes:
+    return _encoder.encode(state)
+
+
+def initial_state(name: str, color: str, spawn: PlayerState | None = None) -> PlayerState:
+    """A joiner's state: where the Join's `state` says (its colour if it names one), else the
+    origin; the name is always the joined one."""
+    if spawn is None:
+        return PlayerState(
+            name=name, color=color, position=(0.0, 0.0, 0.0), rotation=(1.0, 0.0, 0.0, 0.0)
+        )
+    spawn.name, spawn.color = name, spawn.color or color
+    return spawn
+
+
+class RoomEvent(NamedTuple):
+    """A room event's frame and its type (for metrics), built here and nowhere else."""
+
+    kind: str
+    text: str
+
+
+class ChatItem(msgspec.Struct, frozen=True):
+    """One chat message as the socket sends it (Chat frame, Welcome history) and the room's
+    recent history in Redis keeps it; /chat/history answers with the same fields."""
+
+    id: str
+    room_id: str
+    client_id: str
+    name: str
+    message: str
+    timestamp: str  # ISO 8601, UTC, milliseconds
+
+
+def chat_item(
+    *, id: str, room_id: str, client_id: str, name: str, message: str, created_at: datetime
+) -> ChatItem:
+    return ChatItem(
+        id=id,
+        room_id=room_id,
+        client_id=client_id,
+        name=name,
+        message=message,
+        timestamp=iso_millis(created_at),
+    )
+
+
+def encode_item(item: ChatItem) -> bytes:
+    """A chat item as stored in the room's recent history (the Chat frame minus its type)."""
+    return _encoder.encode(item)
+
+
+_item_decoder = msgspec.json.Decoder(ChatItem)
+
+
+def decode_item(item: bytes) -> ChatItem:
+    return _item_decoder.decode(item)
+
+
+def limits(max_players: int) -> dict[str, Any]:
+    """The limits in force for a client of a room with `max_players` (Welcome.limits)."""
+    return {
+        "max_message_bytes": settings.WS_MAX_MESSAGE_BYTES,
+        "update_rate": settings.WS_UPDATE_RATE,
+        "chat_rate": settings.WS_CHAT_RATE,
+        "chat_period": settings.WS_CHAT_PERIOD,
+        "chat_burst": settings.WS_CHAT_BURST,
+        "idle_timeout": settings.WS_IDLE_TIMEOUT,
+        "max_players": max_players,
+    }
+
+
+def welcome(
+    *,
+    client_id: str,
+    room_id: str,
+    seq: int,
+    room_state: Players,
+    chat_history: list[bytes],
+    max_players: int,
+) -> str:
+    """`chat_history`: Chat items already encoded (encode_item), oldest first; `seq`: the room's
+    event number that the snapshot reflects."""
+    return encode(
+        {
+            "type": "Welcome",
+            "protocol": PROTOCOL_VERSION,
+            "client_id": client_id,
+            "room_id": room_id,
+            "server_time": server_time(),
+            "tick_rate": settings.TICK_RATE,
+            "seq": seq,
+            "limits": limits(max_players),
+            "room_state": _players(room_state),
+            "chat_history": [msgspec.Raw(item) for item in chat_history],
+        }
+    )
+
+
+def player_joined(room_id: str, seq: int, client_id: str, state: bytes) -> RoomEvent:
+    frame = {
+        "type": "PlayerJoined",
+        "room_id": room_id,
+        "seq": seq,
+        "client_id": client_id,
+        "state": msgspec.Raw(state),
+    }
+    return RoomEvent("PlayerJoined", encode(frame))
+
+
+def player_left(room_id: str, seq: int, client_id: str) -> RoomEvent:
+    frame = {"type": "PlayerLeft", "room_id": room_id, "seq": seq, "client_id": client_id}
+    return RoomEvent("PlayerLeft", encode(frame))
+
+
+def chat(item: ChatItem, seq: int, ref: str | None = None) -> RoomEvent:
+    """A Chat frame: the fields of a chat item, its seq, and the sender's `id` as `ref`."""
+    frame: dict[str, Any] = {"type": "Chat", **msgspec.structs.asdict(item), "seq": seq}
+    if ref is not None:
+        frame["ref"] = ref
+    return RoomEvent("Chat", encode(frame))
+
+
+def state_update(room_id: str, tick: int, players: Players) -> str:
+    frame = {
+        "type": "StateUpdate",
+        "room_id": room_id,
+        "tick": tick,
+        "server_time": server_time(),
+        "players": _players(players),
+    }
+    return encode(frame)
+
+
+_NULL = msgspec.Raw(b"null")
+
+
+def pong(t: msgspec.Raw | msgspec.UnsetType) -> str:
+    """The Ping's `t` (null if it had none) and the server's clock."""
+    echo = _NULL if t is msgspec.UNSET else t
+    return encode({"type": "Pong", "t": echo, "server_time": server_time()})
+
+
+def error(code: str, message: str, ref: str | None = None) -> str:
+    frame = {"type": "Error", "code": str(code), "message": message}
+    if ref is not None:
+        frame["ref"] = ref
+    return encode(frame)
+
+
+# --- the frames described, for the published schema (rooms.protocol.schema) -----------------
+
+
+class Limits(msgspec.Struct, forbid_unknown_fields=True):
+    """The limits in force (seconds, messages per second, bytes)."""
+
+    max_message_bytes: int
+    update_rate: int
+    chat_rate: int
+    chat_period: float
+    chat_burst: int
+    idle_timeout: float
+    max_players: int
+
+
+class PlayerEntry(msgspec.Struct, forbid_unknown_fields=True):
+    """A player in a room and its latest state."""
+
+    client_id: str
+    state: PlayerState
+
+
+class _Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True, kw_only=True):
+    """A frame the server sends."""
+
+
+class Welcome(_Frame, tag="Welcome"):
+    """The answer to a Join: the room as of event `seq`, its latest chat, the limits."""
+
+    protocol: str
+    client_id: str
+    room_id: str
+    server_time: int
+    tick_rate: int
+    seq: int
+    limits: Limits
+    room_state: list[PlayerEntry]
+    chat_history: list[ChatItem]
+
+
+class PlayerJoined(_Frame, tag="PlayerJoined"):
+    """Another player entered the room."""
+
+    room_id: str
+    seq: int
+    client_id: str
+    state: PlayerState
+
+
+class PlayerLeft(_Frame, tag="PlayerLeft"):
+    """A player left the room."""
+
+    room_id: str
+    seq: int
+    client_id: str
+
+
+class ChatFrame(_Frame, tag="Chat"):
+    """A chat message, stored; `ref` is the sender's Chat `id`, if it had one."""
+
+    id: str
+    room_id: str
+    client_id: str
+    name: str
+    message: str
+    timestamp: str
+    seq: int
+    ref: str | None = None
+
+
+class StateUpdate(_Frame, tag="StateUpdate"):
+    """The states that changed in this tick (`tick`: the same number in every process)."""
+
+    room_id: str
+    tick: int
+    server_time: int
+    players: list[PlayerEntry]
+
+
+class Pong(_Frame, tag="Pong"):
+    """The answer to a Ping: its `t`, and the server's clock in Unix milliseconds."""
+
+    t: Any
+    server_time: int
+
+
+class ErrorFrame(_Frame, tag="Error"):
+    """A message was refused; `ref` is its `id`, if it had one. The socket stays open."""
+
+    code: ErrorCode
+    message: str
+    ref: str | None = None
+
+
+ServerMessage = Welcome | PlayerJoined | PlayerLeft | ChatFrame | StateUpdate | Pong | ErrorFrame

@@ -1,0 +1,82 @@
+"""Expected server frames for whole-frame asserts: the protocol's builders' shapes, with matchers
+for the values a test cannot know in advance (the server's clock, the room's event number)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+class _ServerTime:
+    """Equals a server_time: Unix milliseconds, within a minute of this machine's clock."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is int and abs(other - time.time() * 1000) < 60_000
+
+    def __repr__(self) -> str:
+        return "<server_time: Unix ms, now>"
+
+
+class _Seq:
+    """Equals a room event number (a positive integer)."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is int and other > 0
+
+    def __repr__(self) -> str:
+        return "<seq: a positive int>"
+
+
+SERVER_TIME: Any = _ServerTime()
+SEQ: Any = _Seq()
+
+
+def pong(t: Any) -> dict[str, Any]:
+    return {"type": "Pong", "t": t, "server_time": SERVER_TIME}
+
+
+def left(room_id: str, client_id: str, seq: Any = SEQ) -> dict[str, Any]:
+    return {"type": "PlayerLeft", "room_id": room_id, "seq": seq, "client_id": client_id}
+
+
+def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
+    frame = {"type": "Error", "code": code, "message": message}
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
+
+
+def limits(max_players: int = 16) -> dict[str, Any]:
+    """Welcome.limits with the default settings (docs/protocol.md, "Limits")."""
+    return {
+        "max_message_bytes": 16384,
+        "update_rate": 60,
+        "chat_rate": 5,
+        "chat_period": 10.0,
+        "chat_burst": 3,
+        "idle_timeout": 60.0,
+        "max_players": max_players,
+    }
+
+
+def welcome(
+    client_id: str,
+    room_id: str,
+    room_state: list[dict[str, Any]],
+    chat_history: list[dict[str, Any]],
+    *,
+    seq: Any = SEQ,
+    max_players: int = 16,
+) -> dict[str, Any]:
+    return {
+        "type": "Welcome",
+        "protocol": "1.1",
+        "client_id": client_id,
+        "room_id": room_id,
+        "server_time": SERVER_TIME,
+        "tick_rate": 20,
+        "seq": seq,
+        "limits": limits(max_players),
+        "room_state": room_state,
+        "chat_history": chat_history,
+    }
