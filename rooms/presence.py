@@ -226,7 +226,7 @@ end
 local seq = next_seq(KEYS[2])
 redis.call('SET', KEYS[3], seq, 'EX', 600)
 if KEYS[4] then
-  redis.call('SET', KEYS[4], seq .. '|' .. ARGV[1], 'EX', CHAT_REF_SECONDS)
+  redis.call('SET', KEYS[4], string.format('%d', seq) .. '|' .. ARGV[1], 'EX', CHAT_REF_SECONDS)
 end
 return seq
 """.replace("CHAT_REF_SECONDS", str(CHAT_REF_SECONDS))

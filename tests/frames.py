@@ -80,3 +80,11 @@ def welcome(
         "room_state": room_state,
         "chat_history": chat_history,
     }
+
+
+def floats(state: dict[str, Any]) -> dict[str, Any]:
+    """A state as the server relays it: its vectors as floats (1 -> 1.0)."""
+    return {
+        key: [float(x) for x in value] if isinstance(value, list) else value
+        for key, value in state.items()
+    }

@@ -1,0 +1,112 @@
+"""The published JSON Schema (docs/protocol.schema.json, rooms.protocol.schema) is a valid draft
+2020-12 schema that real frames satisfy and invalid ones do not: a client generated from it
+speaks the protocol the server enforces."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonschema
+import msgspec
+import pytest
+
+from rooms import protocol
+from rooms.protocol.schema import protocol_schema
+from tests.clients import STATE
+
+SCHEMA = protocol_schema()
+
+
+def validator(definition: str) -> jsonschema.Draft202012Validator:
+    """Validates one of the schema's definitions (ClientMessage, ServerMessage)."""
+    root = {"$schema": SCHEMA["$schema"], "$defs": SCHEMA["$defs"]}
+    return jsonschema.Draft202012Validator({**root, "$ref": f"#/$defs/{definition}"})
+
+
+def test_the_schema_is_valid_draft_2020_12() -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_it_carries_the_code_tables_with_their_actions() -> None:
+    closes = {row["code"]: row for row in SCHEMA["x-close-codes"]}
+    assert closes[4408] == {
+        "code": 4408,
+        "name": "IDLE_TIMEOUT",
+        "meaning": "no message for idle_timeout seconds",
+        "action": "stop",
+    }
+    assert {row["action"] for row in closes.values()} <= {a.value for a in protocol.CloseAction}
+    assert [row["code"] for row in SCHEMA["x-error-codes"]] == [c.value for c in protocol.ErrorCode]
+
+
+CLIENT_MESSAGES: list[dict[str, Any]] = [
+    {"type": "Join", "room_id": "lobby", "name": "Ann"},
+    {"type": "Join", "room_id": "lobby", "name": "Ann", "color": "#00FF00", "id": "j1"},
+    {
+        "type": "Join",
+        "room_id": "r",
+        "name": "A",
+        "state": {"position": [1, 2, 3], "rotation": [1, 0, 0, 0]},
+    },
+    {"type": "Update", "state": STATE},
+    {"type": "Update", "state": {"position": [0, 0, 0], "rotation": [1, 0, 0, 0]}, "id": "u"},
+    {"type": "Chat", "message": "hi", "id": "c-1"},
+    {"type": "Leave"},
+    {"type": "Ping"},
+    {"type": "Ping", "t": {"sent": 1.5}},
+]
+
+
+@pytest.mark.parametrize("message", CLIENT_MESSAGES)
+def test_messages_the_server_accepts_are_valid_client_messages(message) -> None:
+    protocol.parse(msgspec.json.encode(message))
+    validator("ClientMessage").validate(message)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "Join", "room_id": "bad id", "name": "A"},
+        # Not "lobby\n": the schema's `$` is ECMA-262's end of input (where "lobby\n" fails),
+        # but python-jsonschema runs patterns with Python's re, where `$` also matches before a
+        # final newline. The server refuses it (tests/security/test_input_limits.py).
+        {"type": "Join", "room_id": "r", "name": "A", "color": "red"},
+        {"type": "Update", "state": {"position": [0, 0], "rotation": [1, 0, 0, 0]}},
+        {"type": "Update", "state": {**STATE, "hp": 3}},
+        {"type": "Chat", "message": "hi", "id": "x" * 65},
+        {"type": "Teleport"},
+    ],
+)
+def test_messages_the_server_refuses_for_their_shape_are_invalid_too(message) -> None:
+    with pytest.raises(protocol.ProtocolError):
+        protocol.parse(msgspec.json.encode(message))
+    assert not validator("ClientMessage").is_valid(message)
+
+
+def test_every_frame_the_server_builds_is_a_valid_server_message() -> None:
+    state = protocol.state_json(protocol.initial_state("n", "#000000"))
+    item = protocol.chat_item(
+        id="i", room_id="r", client_id="c", name="n", message="m", created_at=datetime.now(UTC)
+    )
+    sent = [
+        protocol.welcome(
+            client_id="c",
+            room_id="r",
+            seq=1,
+            room_state=[("c", state)],
+            chat_history=[protocol.encode_item(item)],
+            max_players=16,
+        ),
+        protocol.player_joined("r", 2, "c", state).text,
+        protocol.player_left("r", 3, "c").text,
+        protocol.chat(item, 4, "ref").text,
+        protocol.state_update("r", 5, [("c", state)]),
+        protocol.pong(msgspec.Raw(b"[1]")),
+        protocol.error("rate_limited", "slow down", "u-1"),
+    ]
+    check = validator("ServerMessage")
+    for frame in sent:
+        check.validate(msgspec.json.decode(frame))
+    assert not check.is_valid({"type": "Error", "code": "no_such_code", "message": "m"})
