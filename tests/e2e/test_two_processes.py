@@ -50,7 +50,7 @@ async def test_a_room_spans_two_processes(two_servers, room_id, live_players) ->
     update = await bob.recv_type("StateUpdate")
     assert {
         "client_id": alice.client_id,
-        "state": {**STATE, "position": [1.0, 2.0, 3.0], "rotation": [1.0, 0.0, 0.0, 0.0]},
+        "state": {**frames.floats(STATE), "name": "Alice"},  # the joined name, not STATE's
     } in update["players"]
 
     await bob.send({"type": "Chat", "message": "hello from process two"})

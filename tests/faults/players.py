@@ -134,7 +134,8 @@ async def chat_crosses(sender: Player, receiver: Player, text: str) -> float:
 async def state_crosses(sender: Player, receiver: Player, x: int) -> None:
     """An Update of `sender` (at x) reaches `receiver` in a StateUpdate."""
     await sender.send({"type": "Update", "state": {**STATE, "position": [x, 0, 0]}})
-    relayed = {"client_id": sender.client_id, "state": {**STATE, "position": [x, 0, 0]}}
+    state = {**STATE, "name": sender.name, "position": [x, 0, 0]}  # relayed: the joined name
+    relayed = {"client_id": sender.client_id, "state": state}
     deadline = time.monotonic() + RECOVERY
     while True:
         update = await receiver.recv_type("StateUpdate", timeout=deadline - time.monotonic())

@@ -97,7 +97,7 @@ async def test_the_older_connection_on_another_process_is_replaced_and_its_leave
         "the others saw the same player all along: no PlayerLeft, no second PlayerJoined"
     )
     states = [p for f in seen if f["type"] == "StateUpdate" for p in f["players"]]
-    relayed = {**STATE, "position": [9.0, 0.0, 0.0], "rotation": [1.0, 0.0, 0.0, 0.0]}
+    relayed = {**frames.floats(STATE), "name": "Pat", "position": [9.0, 0.0, 0.0]}
     assert {"client_id": player, "state": relayed} in states
     assert old.player_count(room_id) == new.player_count(room_id) == 2
 

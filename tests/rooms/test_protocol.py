@@ -166,3 +166,11 @@ def test_every_frame_the_builders_make_is_a_published_server_message() -> None:
         "ErrorFrame",
         "ErrorFrame",
     ]
+
+
+def test_an_update_may_carry_an_id_and_still_hides_no_duplicate_key() -> None:
+    body = '"state":{"position":[0,0,0],"rotation":[1,0,0,0]}'
+    assert protocol.parse(f'{{"type":"Update","id":"u1",{body}}}').id == "u1"
+    with pytest.raises(ProtocolError, match="duplicate key 'id'") as info:
+        protocol.parse(f'{{"type":"Update","id":"u1","id":"u2",{body}}}')
+    assert info.value.ref == "u2"  # the id msgspec kept (the last): the one the Error echoes
