@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rooms.selectors import rooms_active
+from signight import openapi
 
 
 class RoomListView(APIView):
@@ -15,11 +19,20 @@ class RoomListView(APIView):
 
     authentication_classes: list[type] = []  # public, even when a stale token is sent
 
+    @extend_schema_serializer(component_name="ActiveRoom")
     class OutputSerializer(serializers.Serializer):
         room_id = serializers.CharField()
         player_count = serializers.IntegerField()
         max_players = serializers.IntegerField()
         created_at = serializers.DateTimeField(allow_null=True)
 
+    @extend_schema(
+        operation_id="rooms_list",
+        summary="Active rooms, most players first",
+        responses={
+            HTTPStatus.OK: OutputSerializer(many=True),
+            HTTPStatus.SERVICE_UNAVAILABLE: openapi.UNAVAILABLE,
+        },
+    )
     def get(self, request: Request) -> Response:
         return Response(self.OutputSerializer(rooms_active(), many=True).data)
