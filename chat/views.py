@@ -39,11 +39,15 @@ class ChatHistoryView(APIView):
 
     @extend_schema_serializer(component_name="ChatHistoryQuery")
     class InputSerializer(serializers.Serializer):
-        room_id = serializers.RegexField(ROOM_ID_PATTERN, max_length=ROOM_ID_MAX_CHARS)
+        # Not trimmed: " lobby" is no more a room id here than in the socket's Join.
+        room_id = serializers.RegexField(
+            ROOM_ID_PATTERN, max_length=ROOM_ID_MAX_CHARS, trim_whitespace=False
+        )
         limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
         before = serializers.RegexField(
             CURSOR_PATTERN,
             max_length=CURSOR_MAX_CHARS,
+            trim_whitespace=False,
             required=False,
             allow_null=True,
             allow_blank=True,
