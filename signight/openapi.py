@@ -32,6 +32,13 @@ def ecma(pattern: str) -> str:
     return pattern.replace(r"\Z", "$")
 
 
+# What DRF's CharField takes: no NUL; a field that may not be blank, not blank once its
+# surrounding whitespace is trimmed (a password is not trimmed).
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+PASSWORD_PATTERN = r"^[^\x00]+$"
+# A JWT in its compact form: three base64url parts.
+JWT_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
+
 # A room id in a query string (a RegexField of a body is described by drf-spectacular itself).
 ROOM_ID: dict[str, Any] = {
     "type": "string",

@@ -36,10 +36,11 @@ _MINTING_DISABLED = openapi.error("`token_minting_disabled`: this server verifie
 class TokenObtainView(jwt_views.TokenObtainPairView):
     """POST {"username", "password"} -> {"access", "refresh"} (HS256, JWT_SECRET, JWT_ISSUER)."""
 
+    # The body as the schema tells it; signight.auth.TokenObtainSerializer validates it.
     @extend_schema_serializer(component_name="TokenObtain")
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        password = serializers.CharField()
+        username = serializers.RegexField(openapi.TEXT_PATTERN)
+        password = serializers.RegexField(openapi.PASSWORD_PATTERN)
 
     @extend_schema_serializer(component_name="TokenPair")
     class OutputSerializer(serializers.Serializer):
@@ -66,9 +67,10 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
 class TokenRefreshView(jwt_views.TokenRefreshView):
     """POST {"refresh"} -> {"access"}."""
 
+    # The body as the schema tells it; simplejwt's TokenRefreshSerializer validates it.
     @extend_schema_serializer(component_name="TokenRefresh")
     class InputSerializer(serializers.Serializer):
-        refresh = serializers.CharField()
+        refresh = serializers.RegexField(openapi.JWT_PATTERN)
 
     @extend_schema_serializer(component_name="AccessToken")
     class OutputSerializer(serializers.Serializer):
