@@ -16,6 +16,12 @@ from signight.errors import DomainError
 
 class InvalidCursor(DomainError):
     code = "invalid_cursor"
+    MESSAGE = "`before` is not a cursor returned by an earlier page"
+
+
+# What _cursor writes: Unix milliseconds (13 digits last until the year 2286), an ObjectId.
+CURSOR_PATTERN = r"^[0-9]{1,13}-[0-9a-f]{24}\Z"
+CURSOR_MAX_CHARS = 38
 
 
 def _cursor(message: ChatMessage) -> str:
@@ -27,7 +33,7 @@ def parse_cursor(cursor: str) -> tuple[datetime, ObjectId]:
         millis, oid = cursor.split("-", 1)
         return datetime.fromtimestamp(int(millis) / 1000, tz=UTC), ObjectId(oid)
     except (ValueError, InvalidId, OverflowError, OSError):
-        raise InvalidCursor("`before` is not a cursor returned by an earlier page") from None
+        raise InvalidCursor(InvalidCursor.MESSAGE) from None
 
 
 @dataclass(frozen=True)

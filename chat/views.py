@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chat.models import ChatMessage
-from chat.selectors import InvalidCursor, chat_history, parse_cursor
+from chat.selectors import (
+    CURSOR_MAX_CHARS,
+    CURSOR_PATTERN,
+    InvalidCursor,
+    chat_history,
+    parse_cursor,
+)
+from signight import openapi
 from signight.auth import TokenRequiredWhenAuthRequired
 from signight.text import ROOM_ID_MAX_CHARS, ROOM_ID_PATTERN, iso_millis
 
@@ -21,11 +37,22 @@ class ChatHistoryView(APIView):
 
     permission_classes = [TokenRequiredWhenAuthRequired]
 
+    @extend_schema_serializer(component_name="ChatHistoryQuery")
     class InputSerializer(serializers.Serializer):
-        room_id = serializers.RegexField(ROOM_ID_PATTERN, max_length=ROOM_ID_MAX_CHARS)
+        # Not trimmed: " lobby" is no more a room id here than in the socket's Join.
+        room_id = serializers.RegexField(
+            ROOM_ID_PATTERN, max_length=ROOM_ID_MAX_CHARS, trim_whitespace=False
+        )
         limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
-        before = serializers.CharField(
-            required=False, allow_null=True, allow_blank=True, max_length=64
+        before = serializers.RegexField(
+            CURSOR_PATTERN,
+            max_length=CURSOR_MAX_CHARS,
+            trim_whitespace=False,
+            required=False,
+            allow_null=True,
+            allow_blank=True,
+            error_messages={"invalid": InvalidCursor.MESSAGE},
+            help_text="The `next_before` of the previous page; empty, null or absent: the latest.",
         )
 
         def validate_before(self, value: str | None) -> str | None:
@@ -36,7 +63,9 @@ class ChatHistoryView(APIView):
                     raise serializers.ValidationError(str(exc)) from None
             return value or None
 
+    @extend_schema_serializer(component_name="ChatHistoryPage")
     class OutputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="ChatItem")
         class MessageSerializer(serializers.Serializer):
             """The chat item of the socket protocol (rooms.protocol.ChatItem: a test holds the
             two equal; chat imports nothing from rooms but rooms.models)."""
@@ -51,12 +80,16 @@ class ChatHistoryView(APIView):
             def get_room_id(self, message: ChatMessage) -> str:
                 return str(self.context["room_id"])
 
+            @extend_schema_field(OpenApiTypes.DATETIME)
             def get_timestamp(self, message: ChatMessage) -> str:
                 return iso_millis(message.created_at)
 
         room_id = serializers.CharField()
         messages = MessageSerializer(many=True)
-        next_before = serializers.CharField(allow_null=True)
+        next_before = serializers.CharField(
+            allow_null=True,
+            help_text="The `before` of the next (older) page; null on the oldest page.",
+        )
 
     def _answer(self, data: object) -> Response:
         if not isinstance(data, dict):
@@ -67,8 +100,40 @@ class ChatHistoryView(APIView):
         output = self.OutputSerializer(page, context={"room_id": page.room_id})
         return Response(output.data)
 
+    @extend_schema(
+        operation_id="chat_history_query",
+        summary="A page of a room's chat (query string)",
+        parameters=[
+            OpenApiParameter("room_id", openapi.ROOM_ID, required=True),
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1, "maximum": 200}, default=50
+            ),
+            OpenApiParameter(
+                "before",
+                {"type": "string", "pattern": f"^$|{openapi.ecma(CURSOR_PATTERN)}"},
+                description="The `next_before` of the previous page; empty or absent: the latest.",
+            ),
+        ],
+        responses={
+            HTTPStatus.OK: OutputSerializer,
+            HTTPStatus.BAD_REQUEST: openapi.INVALID_QUERY,
+            HTTPStatus.UNAUTHORIZED: openapi.UNAUTHORIZED,
+            HTTPStatus.SERVICE_UNAVAILABLE: openapi.UNAVAILABLE,
+        },
+    )
     def get(self, request: Request) -> Response:
         return self._answer(request.query_params.dict())
 
+    @extend_schema(
+        operation_id="chat_history",
+        summary="A page of a room's chat",
+        request=InputSerializer,
+        responses={
+            HTTPStatus.OK: OutputSerializer,
+            HTTPStatus.BAD_REQUEST: openapi.INVALID_BODY,
+            HTTPStatus.UNAUTHORIZED: openapi.UNAUTHORIZED,
+            HTTPStatus.SERVICE_UNAVAILABLE: openapi.UNAVAILABLE,
+        },
+    )
     def post(self, request: Request) -> Response:
         return self._answer(request.data)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,6 +14,7 @@ from rest_framework.views import APIView
 
 from rooms.protocol.schema import protocol_schema_text
 from rooms.selectors import rooms_active
+from signight import openapi
 
 
 class RoomListView(APIView):
@@ -18,12 +22,21 @@ class RoomListView(APIView):
 
     authentication_classes: list[type] = []  # public, even when a stale token is sent
 
+    @extend_schema_serializer(component_name="ActiveRoom")
     class OutputSerializer(serializers.Serializer):
         room_id = serializers.CharField()
         player_count = serializers.IntegerField()
         max_players = serializers.IntegerField()
         created_at = serializers.DateTimeField(allow_null=True)
 
+    @extend_schema(
+        operation_id="rooms_list",
+        summary="Active rooms, most players first",
+        responses={
+            HTTPStatus.OK: OutputSerializer(many=True),
+            HTTPStatus.SERVICE_UNAVAILABLE: openapi.UNAVAILABLE,
+        },
+    )
     def get(self, request: Request) -> Response:
         return Response(self.OutputSerializer(rooms_active(), many=True).data)
 

@@ -17,7 +17,7 @@ from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.serializers import PasswordField, TokenObtainPairSerializer
 
 from signight.text import NAME_MAX_CHARS, clean_name
 
@@ -120,7 +120,13 @@ class TokenRequiredWhenAuthRequired(permissions.BasePermission):
 
 
 class TokenObtainSerializer(TokenObtainPairSerializer):
-    """Tokens for Django users carry the display name the socket uses."""
+    """Tokens for Django users carry the display name the socket uses. The password is taken as
+    typed, as Django's login form does (simplejwt would strip its spaces: a password with a space
+    at either end never matched, and one of spaces alone was a 400, not a 401)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["password"] = PasswordField(trim_whitespace=False)
 
     @classmethod
     def get_token(cls, user: Any) -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from signight import logs
+from signight import __version__, logs
 from signight import redis as signight_redis
 from signight.config import ConfigError, Env
 
@@ -96,6 +96,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by whitenoise: /api/docs/ works offline
     "channels",
     "signight.apps.SignightConfig",
     "rooms",
@@ -184,6 +186,27 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "EXCEPTION_HANDLER": "signight.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# GET /api/schema/ and /api/docs/ (signight/openapi.py holds what the views cannot say).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Signight HTTP API",
+    "DESCRIPTION": "Rooms, chat history, tokens and probes. The socket protocol: docs/protocol.md.",
+    "VERSION": __version__,
+    "COMPONENT_SPLIT_REQUEST": True,  # request and response bodies each exactly as they are
+    "ENUM_NAME_OVERRIDES": {
+        "CheckEnum": "signight.views.CHECK",
+        "LiveStatusEnum": "signight.views.LIVE_STATUS",
+        "ReadyStatusEnum": "signight.views.READY_STATUS",
+    },
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,  # the values are their own names
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],  # the schema is public, even to a client with a stale token
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},  # no validator.swagger.io
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 SIMPLE_JWT = {

@@ -1,10 +1,12 @@
-"""HTTP routes: health, probes, metrics, tokens and the admin; the apps' own routes are included
-(the project's entry points, this module and signight.asgi, are where the apps are composed)."""
+"""HTTP routes: health, probes, metrics, tokens, the OpenAPI schema and its docs, the admin; the
+apps' own routes are included (the project's entry points, this module and signight.asgi, are
+where the apps are composed)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from signight.views import (
     HealthView,
@@ -24,5 +26,7 @@ urlpatterns = [
     path("", include("chat.urls")),
     path("api/token/", TokenObtainView.as_view(), name="token-obtain"),
     path("api/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
 ]

@@ -7,12 +7,14 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
-from signight import __version__, health, lifecycle, metrics
+from signight import __version__, health, lifecycle, metrics, openapi
 from signight.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -28,9 +30,35 @@ def _refuse_in_rs256_mode() -> None:
         raise _MintingDisabled("this server verifies RS256 tokens from the identity service only")
 
 
+_MINTING_DISABLED = openapi.error("`token_minting_disabled`: this server verifies RS256 only.")
+
+
 class TokenObtainView(jwt_views.TokenObtainPairView):
     """POST {"username", "password"} -> {"access", "refresh"} (HS256, JWT_SECRET, JWT_ISSUER)."""
 
+    # The body as the schema tells it; signight.auth.TokenObtainSerializer validates it.
+    @extend_schema_serializer(component_name="TokenObtain")
+    class InputSerializer(serializers.Serializer):
+        username = serializers.RegexField(openapi.TEXT_PATTERN)
+        password = serializers.RegexField(openapi.PASSWORD_PATTERN)
+
+    @extend_schema_serializer(component_name="TokenPair")
+    class OutputSerializer(serializers.Serializer):
+        access = serializers.CharField(help_text="JWT for the socket and the API, 300 s.")
+        refresh = serializers.CharField(help_text="JWT for /api/token/refresh/ only, a day.")
+
+    @extend_schema(
+        operation_id="token_obtain",
+        tags=["tokens"],
+        summary="Tokens for a Django user",
+        request=InputSerializer,
+        responses={
+            HTTPStatus.OK: OutputSerializer,
+            HTTPStatus.BAD_REQUEST: openapi.INVALID_BODY,
+            HTTPStatus.UNAUTHORIZED: openapi.error("No active account with these credentials."),
+            HTTPStatus.NOT_IMPLEMENTED: _MINTING_DISABLED,
+        },
+    )
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         _refuse_in_rs256_mode()
         return super().post(request, *args, **kwargs)
@@ -39,6 +67,27 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
 class TokenRefreshView(jwt_views.TokenRefreshView):
     """POST {"refresh"} -> {"access"}."""
 
+    # The body as the schema tells it; simplejwt's TokenRefreshSerializer validates it.
+    @extend_schema_serializer(component_name="TokenRefresh")
+    class InputSerializer(serializers.Serializer):
+        refresh = serializers.RegexField(openapi.JWT_PATTERN)
+
+    @extend_schema_serializer(component_name="AccessToken")
+    class OutputSerializer(serializers.Serializer):
+        access = serializers.CharField(help_text="JWT for the socket and the API, 300 s.")
+
+    @extend_schema(
+        operation_id="token_refresh",
+        tags=["tokens"],
+        summary="A new access token for a refresh token",
+        request=InputSerializer,
+        responses={
+            HTTPStatus.OK: OutputSerializer,
+            HTTPStatus.BAD_REQUEST: openapi.INVALID_BODY,
+            HTTPStatus.UNAUTHORIZED: openapi.error("The refresh token is invalid or expired."),
+            HTTPStatus.NOT_IMPLEMENTED: _MINTING_DISABLED,
+        },
+    )
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         _refuse_in_rs256_mode()
         return super().post(request, *args, **kwargs)
@@ -54,11 +103,34 @@ def _health_response(ok: bool, body: dict[str, str], *, level: int = logging.WAR
     return response
 
 
+# The values of the probes' bodies (named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
+CHECK = ["ok", "error"]
+LIVE_STATUS = ["ok"]
+READY_STATUS = ["ok", "error", "draining"]
+
+
 class HealthView(APIView):
     """Liveness of the server and reachability of Redis and MongoDB (503 if either is down)."""
 
     authentication_classes: list[type] = []
 
+    @extend_schema_serializer(component_name="Health")
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(CHECK)
+        redis = serializers.ChoiceField(CHECK)
+        mongodb = serializers.ChoiceField(CHECK)
+        version = serializers.CharField()
+
+    @extend_schema(
+        operation_id="health",
+        summary="The server and its dependencies",
+        responses={
+            HTTPStatus.OK: OutputSerializer,
+            HTTPStatus.SERVICE_UNAVAILABLE: OpenApiResponse(
+                OutputSerializer, description="Redis or MongoDB did not answer (`error`)."
+            ),
+        },
+    )
     def get(self, request: Request) -> Response:
         ok, body = health.report()
         body["version"] = __version__
@@ -71,6 +143,15 @@ class LiveView(APIView):
 
     authentication_classes: list[type] = []
 
+    @extend_schema_serializer(component_name="Live")
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(LIVE_STATUS)
+
+    @extend_schema(
+        operation_id="health_live",
+        summary="Liveness probe",
+        responses={HTTPStatus.OK: OutputSerializer},
+    )
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
 
@@ -81,6 +162,26 @@ class ReadyView(APIView):
 
     authentication_classes: list[type] = []
 
+    @extend_schema_serializer(component_name="Ready")
+    class OutputSerializer(serializers.Serializer):
+        """`status`, then one key per dependency and per readiness check the apps register
+        (rooms: `hub`), each `ok` or `error`; only `status` while draining."""
+
+        status = serializers.ChoiceField(READY_STATUS)
+        redis = serializers.ChoiceField(CHECK, required=False)
+        mongodb = serializers.ChoiceField(CHECK, required=False)
+
+    @extend_schema(
+        operation_id="health_ready",
+        summary="Readiness probe",
+        responses={
+            HTTPStatus.OK: OutputSerializer,
+            HTTPStatus.SERVICE_UNAVAILABLE: OpenApiResponse(
+                OutputSerializer,
+                description="A dependency or check is down (`error`), or the server is draining.",
+            ),
+        },
+    )
     def get(self, request: Request) -> Response:
         if lifecycle.draining:  # what a drain is meant to do: INFO
             return _health_response(False, {"status": "draining"}, level=logging.INFO)

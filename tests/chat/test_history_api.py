@@ -89,6 +89,8 @@ def test_unknown_room_has_an_empty_history(api, room_id) -> None:
         ({}, "room_id"),
         ({"room_id": "has space"}, "room_id"),
         ({"room_id": "x" * 65}, "room_id"),
+        ({"room_id": " ok"}, "room_id"),
+        ({"room_id": "ok\n"}, "room_id"),
         ({"room_id": "ok", "limit": 0}, "limit"),
         ({"room_id": "ok", "limit": 201}, "limit"),
         ({"room_id": "ok", "limit": "many"}, "limit"),

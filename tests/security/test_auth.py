@@ -254,10 +254,10 @@ async def test_a_token_name_obeys_the_rules_of_a_join_name(room_id, players) -> 
 # --- HTTP: tokens, /chat/history, the public endpoints -------------------------------------------
 
 
-async def _user() -> str:
+async def _user(password: str = PASSWORD) -> str:
     username = f"u{uuid.uuid4().hex[:10]}"
     await database_sync_to_async(get_user_model().objects.create_user)(
-        username=username, password=PASSWORD
+        username=username, password=password
     )
     return username
 
@@ -292,6 +292,16 @@ async def test_api_token_refuses_a_wrong_password(api) -> None:
     response = await _post(api, "/api/token/", {"username": username, "password": "wrong"})
     assert response.status_code == HTTPStatus.UNAUTHORIZED
     assert "access" not in response.json()
+
+
+@pytest.mark.parametrize("password", ["  padded  ", "   "])
+async def test_api_token_takes_the_password_as_typed(api, password) -> None:
+    # Django's login form does not strip a password; simplejwt did, so these never matched.
+    username = await _user(password)
+    response = await _post(api, "/api/token/", {"username": username, "password": password})
+    assert response.status_code == HTTPStatus.OK
+    stripped = await _post(api, "/api/token/", {"username": username, "password": password.strip()})
+    assert stripped.status_code in {HTTPStatus.UNAUTHORIZED, HTTPStatus.BAD_REQUEST}
 
 
 def test_api_token_is_not_minted_when_the_server_verifies_rs256(api) -> None:
