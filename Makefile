@@ -17,7 +17,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECK_TESTS := -m "not e2e and not faults" --ignore=tests/security --ignore=tests/bench \
 	--ignore=tests/ops/test_scanner.py
 
-.PHONY: run test check lint bench superuser clean
+.PHONY: run test check lint bench superuser schema clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ $(CHECKOV): requirements-checkov.txt
 
 run: $(STAMP)
 	$(PY) -m devtools.run
+
+# docs/protocol.schema.json from the code (rooms/protocol); tests/rooms/test_protocol_docs.py
+# fails when the committed file drifts from it.
+schema: $(STAMP)
+	DJANGO_DEBUG=1 $(PY) manage.py protocol_schema --output docs/protocol.schema.json
 
 superuser: $(STAMP)
 	$(PY) -m devtools.superuser
