@@ -13,11 +13,16 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 # The tests of `make check`: none that starts a server process (marker e2e), nor the fault suite
 # (marker faults, tests/faults: faults injected into real processes; a few minutes), the socket
 # abuse suites (tests/security: fuzzing, idle timeouts; ~90 s alone), the checkov scan (own venv)
-# or the bench smoke. `make test` runs every test.
+# or the bench smoke, nor the AsyncAPI validation (Node). `make test` runs every test.
 CHECK_TESTS := -m "not e2e and not faults" --ignore=tests/security --ignore=tests/bench \
-	--ignore=tests/ops/test_scanner.py
+	--ignore=tests/ops/test_scanner.py --ignore=tests/ops/test_asyncapi.py
+# The AsyncAPI validator (@asyncapi/parser on Node, tests/ops/test_asyncapi.py), installed from
+# the committed lock file; --ignore-scripts: none of its packages needs an install script (one
+# would only report telemetry).
+ASYNCAPI_TOOL := tools/asyncapi
+ASYNCAPI_STAMP := $(ASYNCAPI_TOOL)/node_modules/.installed
 
-.PHONY: run test check lint bench superuser clean
+.PHONY: run test check lint bench superuser schema clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +35,10 @@ $(BENCH_STAMP): requirements-bench.txt | $(STAMP)
 	$(PIP) -r requirements-bench.txt
 	touch $(BENCH_STAMP)
 
+$(ASYNCAPI_STAMP): $(ASYNCAPI_TOOL)/package.json $(ASYNCAPI_TOOL)/package-lock.json
+	npm ci --prefix $(ASYNCAPI_TOOL) --ignore-scripts --no-audit --no-fund
+	touch $(ASYNCAPI_STAMP)
+
 $(CHECKOV): requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
@@ -37,6 +46,11 @@ $(CHECKOV): requirements-checkov.txt
 
 run: $(STAMP)
 	$(PY) -m devtools.run
+
+# docs/protocol.schema.json from the code (rooms/protocol); tests/rooms/test_protocol_docs.py
+# fails when the committed file drifts from it.
+schema: $(STAMP)
+	DJANGO_DEBUG=1 $(PY) manage.py protocol_schema --output docs/protocol.schema.json
 
 superuser: $(STAMP)
 	$(PY) -m devtools.superuser
@@ -63,7 +77,7 @@ check: $(STAMP)
 	step pytest $(PY) -m pytest $(CHECK_TESTS); \
 	if [ -n "$$failed" ]; then echo "make check: failed:$$failed"; exit 1; fi
 
-test: lint $(BENCH_STAMP) $(CHECKOV)
+test: lint $(BENCH_STAMP) $(CHECKOV) $(ASYNCAPI_STAMP)
 	$(MYPY)
 	CHECKOV=$(CURDIR)/$(CHECKOV) $(PY) -m pytest
 
@@ -71,4 +85,4 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench --profile
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .data .mypy_cache .import_linter_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(ASYNCAPI_TOOL)/node_modules .data .mypy_cache .import_linter_cache
