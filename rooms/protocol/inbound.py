@@ -19,7 +19,7 @@ from signight.errors import DomainError
 from signight.text import NAME_MAX_CHARS, ROOM_ID_PATTERN, clean_text
 
 COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}\Z"
-URL_PATTERN = r"^https?://[^\s/$.?#][^\s]*\Z"
+URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f-\x9f/$.?#][^\s\x00-\x1f\x7f-\x9f]*\Z"  # no controls
 COORD_LIMIT = 1e6
 CHAT_MAX_CHARS = 500
 REF_MAX_CHARS = 64
@@ -28,7 +28,7 @@ REF_MAX_CHARS = 64
 PATTERN_WORDS = {
     ROOM_ID_PATTERN: "1–64 of A–Z a–z 0–9 _ -",  # noqa: RUF001 (en dash: a range, in words)
     COLOR_PATTERN: "#RRGGBB, six hex digits",
-    URL_PATTERN: "an http:// or https:// URL without spaces",
+    URL_PATTERN: "an http:// or https:// URL without spaces or control characters",
 }
 
 

@@ -65,6 +65,14 @@ def test_chat_is_trimmed_and_nfc_normalised() -> None:
         ({"type": "Update", "state": {**STATE, "position": [1e7, 0, 0]}}, "$.state.position[0]"),
         ({"type": "Update", "state": {**STATE, "modelUrl": "ftp://x"}}, "state.modelUrl: an http"),
         ({"type": "Update", "state": {**STATE, "animation": "run\x00"}}, "animation"),
+        (
+            {"type": "Update", "state": {**STATE, "modelUrl": "https://a/\x1b"}},
+            "state.modelUrl: an",
+        ),
+        (
+            {"type": "Update", "state": {**STATE, "modelUrl": "https://a/\x85"}},
+            "state.modelUrl: an",
+        ),
         ({"type": "Join", "room_id": "r", "name": "a", "id": "x" * 65}, "$.id"),
         ({"type": "Update", "state": {**STATE, "animation": ""}}, "$.state.animation"),
         (

@@ -239,7 +239,7 @@ async def test_coordinates_of_plus_minus_1e6_are_accepted_and_one_float_beyond_r
         (
             {"type": "Update", "state": {**STATE, "modelUrl": "https://cdn.example/m.glb\n"}},
             "state.modelUrl",
-            "an http:// or https:// URL without spaces",
+            "an http:// or https:// URL without spaces or control characters",
         ),
     ],
     ids=["room_id", "Join color", "Update color", "modelUrl"],
