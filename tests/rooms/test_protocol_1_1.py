@@ -147,3 +147,22 @@ async def test_the_same_chat_id_from_another_player_is_another_message(room_id, 
     await b.send({"type": "Chat", "message": "two", "id": "same"})
     chat = await a.recv_type("Chat")
     assert (chat["message"], chat["ref"], chat["client_id"]) == ("two", "same", b.client_id)
+
+
+async def test_a_refused_chat_may_be_retried_with_the_same_id(room_id, monkeypatch, players):
+    a = await players.connect()
+    await a.join(room_id, name="A")
+    store = ChatMessage.objects.bulk_create
+
+    def broken(rows: object) -> None:
+        raise ConnectionError("mongo is down")
+
+    monkeypatch.setattr(ChatMessage.objects, "bulk_create", broken)  # MongoDB refuses writes
+    await a.send({"type": "Chat", "message": "again", "id": "c-9"})
+    assert await a.recv_type("Error") == frames.error(
+        "chat_unavailable", "chat is unavailable right now; the message was not sent", ref="c-9"
+    )
+    monkeypatch.setattr(ChatMessage.objects, "bulk_create", store)
+    await a.send({"type": "Chat", "message": "again", "id": "c-9"})  # the id is free again
+    chat = await a.recv_type("Chat")
+    assert (chat["message"], chat["ref"]) == ("again", "c-9")
