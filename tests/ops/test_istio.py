@@ -64,7 +64,19 @@ def test_game_socket_routes_to_the_socket_port(path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/health", "/health/live", "/health/ready", "/rooms", "/chat/history", "/api/token/"]
+    "path",
+    [
+        "/health",
+        "/health/live",
+        "/health/ready",
+        "/rooms",
+        "/chat/history",
+        "/api/token/",
+        "/api/schema/",
+        "/api/docs/",
+        "/protocol/schema.json",
+        "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css",
+    ],
 )
 def test_http_api_routes_to_the_http_port(path: str) -> None:
     assert port_for(path) == int(config_map()["HTTP_PORT"])
@@ -213,6 +225,14 @@ def test_health_is_open_without_a_token(path: str) -> None:
 def test_room_list_and_token_endpoint_are_public() -> None:
     assert allowed(Request("/rooms", port=3001))
     assert allowed(Request("/api/token/", method="POST", port=3001))
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/schema/", "/api/docs/", "/protocol/schema.json", "/static/x/swagger-ui.css"]
+)
+def test_the_published_contracts_are_public_and_read_only(path: str) -> None:
+    assert allowed(Request(path, port=3001))
+    assert not allowed(Request(path, method="POST", port=3001))
 
 
 def test_chat_history_requires_a_valid_jwt() -> None:
