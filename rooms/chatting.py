@@ -91,7 +91,7 @@ async def _chat_send_once(session: PlayerSession, room_id: str, row: ChatMessage
     """A Chat with an `id`: sent if it is the first with that `id` from this player; a retry of
     one delivered is answered with the same Chat frame (to the sender only); a retry of one
     still being delivered waits for it."""
-    give_up = time.monotonic() + CHAT_DELIVERY_SECONDS + 1.0
+    give_up = time.monotonic() + presence.CHAT_REF_PENDING_SECONDS + 1.0
     while True:
         try:
             earlier = await presence.chat_ref_claim(session.client_id, ref)

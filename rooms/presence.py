@@ -14,7 +14,7 @@ Keys (all under "sn:"):
   node:<id>:clients  HASH client_id -> room_id           (what to clean up if that process dies)
   player:<id>        STRING owner, 1 day                 (which connection plays a token's player)
   chatseq:<item id>  STRING seq, 10 min                  (a chat appended twice keeps one seq)
-  chatref:<client>:<ref>  STRING "pending" (10 s), then "<seq>|<chat item>" (10 min): a Chat's
+  chatref:<client>:<ref>  STRING "pending" (30 s), then "<seq>|<chat item>" (10 min): a Chat's
                      `id`, so a retry with the same id is stored once and answered again
 An owner is "<node_id>/<connection id>": one connection of one process. A player is in one
 place cluster-wide: a newer connection claims it (player_claim) and takes its room entry over
@@ -196,7 +196,7 @@ return next_seq(KEYS[6])
 CHAT_RECENT = 50  # a Welcome's chat history: the room's latest messages
 CHAT_KEEP_SECONDS = 7 * 24 * 3600
 CHAT_REF_SECONDS = 600  # a Chat's `id` is its idempotency key this long
-CHAT_REF_PENDING_SECONDS = 10  # a claimed `id` whose chat is still being delivered
+CHAT_REF_PENDING_SECONDS = 30  # a claimed `id` being stored (<= 5 s) and delivered (5 s)
 
 # The recent list exists only once seeded from MongoDB (chat_fill, which starts it with an empty
 # marker item so that a room without chat is seeded too): a list that Redis lost is not restarted
