@@ -1,9 +1,11 @@
-"""GET /rooms: the active rooms; GET /protocol/schema.json: the socket protocol's schema."""
+"""GET /rooms: the active rooms; GET /protocol/schema.json and /protocol/asyncapi.yaml: the socket
+protocol's JSON Schema and its AsyncAPI document."""
 
 from __future__ import annotations
 
 from http import HTTPStatus
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
@@ -46,3 +48,16 @@ def protocol_schema_view(request: HttpRequest) -> HttpResponse:
     """GET /protocol/schema.json: the socket protocol's JSON Schema (docs/protocol.schema.json),
     generated from the code that enforces it."""
     return HttpResponse(protocol_schema_text(), content_type="application/schema+json")
+
+
+ASYNCAPI_FILE = settings.BASE_DIR / "docs" / "asyncapi.yaml"
+
+
+@require_safe
+def protocol_asyncapi_view(request: HttpRequest) -> HttpResponse:
+    """GET /protocol/asyncapi.yaml: docs/asyncapi.yaml, its `$ref`s pointing at the schema as
+    served here (./schema.json) rather than as committed beside it (./protocol.schema.json)."""
+    text = ASYNCAPI_FILE.read_text(encoding="utf-8").replace(
+        "./protocol.schema.json#", "./schema.json#"
+    )
+    return HttpResponse(text, content_type="application/vnd.aai.asyncapi+yaml;version=3.0.0")

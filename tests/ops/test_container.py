@@ -96,6 +96,7 @@ def test_build_context_leaves_out_development_files() -> None:
         "**/__pycache__",
     ):
         assert entry in ignored, f"{entry} is not in .dockerignore"
+    assert "!docs/asyncapi.yaml" in ignored, "the server publishes it: the image needs it"
 
 
 def test_image_runs_as_the_numeric_non_root_user_kubernetes_expects() -> None:

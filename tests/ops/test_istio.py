@@ -75,6 +75,7 @@ def test_game_socket_routes_to_the_socket_port(path: str) -> None:
         "/api/schema/",
         "/api/docs/",
         "/protocol/schema.json",
+        "/protocol/asyncapi.yaml",
         "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css",
     ],
 )
@@ -228,7 +229,14 @@ def test_room_list_and_token_endpoint_are_public() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/schema/", "/api/docs/", "/protocol/schema.json", "/static/x/swagger-ui.css"]
+    "path",
+    [
+        "/api/schema/",
+        "/api/docs/",
+        "/protocol/schema.json",
+        "/protocol/asyncapi.yaml",
+        "/static/x/swagger-ui.css",
+    ],
 )
 def test_the_published_contracts_are_public_and_read_only(path: str) -> None:
     assert allowed(Request(path, port=3001))

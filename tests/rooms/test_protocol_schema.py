@@ -5,17 +5,21 @@ speaks the protocol the server enforces."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import msgspec
 import pytest
+import yaml
 
 from rooms import protocol
 from rooms.protocol.schema import protocol_schema
 from tests.clients import STATE
 
 SCHEMA = protocol_schema()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def validator(definition: str) -> jsonschema.Draft202012Validator:
@@ -110,3 +114,28 @@ def test_every_frame_the_server_builds_is_a_valid_server_message() -> None:
     for frame in sent:
         check.validate(msgspec.json.decode(frame))
     assert not check.is_valid({"type": "Error", "code": "no_such_code", "message": "m"})
+
+
+def test_the_asyncapi_document_is_served_with_refs_to_the_served_schema(client) -> None:
+    response = client.get("/protocol/asyncapi.yaml")
+    assert response.status_code == HTTPStatus.OK
+    assert response["Content-Type"] == "application/vnd.aai.asyncapi+yaml;version=3.0.0"
+    document = yaml.safe_load(response.content)
+    committed = yaml.safe_load((ROOT / "docs" / "asyncapi.yaml").read_text(encoding="utf-8"))
+    refs = sorted(_refs(document))
+    assert refs == sorted(
+        ref.replace("./protocol.schema.json#", "./schema.json#") for ref in _refs(committed)
+    )
+    payloads = [ref for ref in refs if ref.startswith("./schema.json#")]
+    assert payloads, "the messages' payloads point at the served schema"
+    for ref in payloads:  # each resolves in GET /protocol/schema.json (a sibling URL)
+        assert ref.removeprefix("./schema.json#/$defs/") in SCHEMA["$defs"], ref
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
