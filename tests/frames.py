@@ -88,3 +88,38 @@ def floats(state: dict[str, Any]) -> dict[str, Any]:
         key: [float(x) for x in value] if isinstance(value, list) else value
         for key, value in state.items()
     }
+
+
+def one_of_each() -> list[str]:
+    """One frame from each of the server's builders (rooms.protocol.frames), as sent."""
+    from datetime import UTC, datetime
+
+    import msgspec
+
+    from rooms import protocol
+
+    state = protocol.state_json(protocol.initial_state("n", "#000000"))
+    item = protocol.chat_item(
+        id="i", room_id="r", client_id="c", name="n", message="m", created_at=datetime.now(UTC)
+    )
+    return [
+        protocol.welcome(
+            client_id="c",
+            room_id="r",
+            seq=7,
+            room_state=[("c", state)],
+            chat_history=[protocol.encode_item(item)],
+            max_players=16,
+        ),
+        protocol.player_joined("r", 8, "c", state).text,
+        protocol.player_left("r", 9, "c").text,
+        protocol.chat(item, 10).text,
+        protocol.chat(item, 11, "my-ref").text,
+        protocol.state_update("r", 123, [("c", state)]),
+        protocol.pong(msgspec.Raw(b'{"any": [1]}')),
+        protocol.error("invalid_message", "bad", "ref-1"),
+        protocol.error(
+            "invalid_message",
+            'bad "quote" \ud83d'.encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
+        ),
+    ]

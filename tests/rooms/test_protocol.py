@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import msgspec
 import pytest
@@ -136,31 +135,7 @@ def test_ping_echoes_any_json_value() -> None:
 def test_every_frame_the_builders_make_is_a_published_server_message() -> None:
     """The builders (what is sent) against the structs the JSON Schema is made of: strict
     decoding (no unknown field, every required one) of each builder's output."""
-    state = protocol.state_json(protocol.initial_state("n", "#000000"))
-    item = protocol.chat_item(
-        id="i", room_id="r", client_id="c", name="n", message="m", created_at=datetime.now(UTC)
-    )
-    sent = [
-        protocol.welcome(
-            client_id="c",
-            room_id="r",
-            seq=7,
-            room_state=[("c", state)],
-            chat_history=[protocol.encode_item(item)],
-            max_players=16,
-        ),
-        protocol.player_joined("r", 8, "c", state).text,
-        protocol.player_left("r", 9, "c").text,
-        protocol.chat(item, 10).text,
-        protocol.chat(item, 11, "my-ref").text,
-        protocol.state_update("r", 123, [("c", state)]),
-        protocol.pong(msgspec.Raw(b'{"any": [1]}')),
-        protocol.error("invalid_message", "bad", "ref-1"),
-        protocol.error(
-            "invalid_message",
-            'bad "quote" \ud83d'.encode("utf-8", "surrogatepass").decode("utf-8", "replace"),
-        ),
-    ]
+    sent = frames.one_of_each()
     decoder = msgspec.json.Decoder(ServerMessage)
     kinds = [type(decoder.decode(frame)).__name__ for frame in sent]
     assert kinds == [

@@ -4,7 +4,6 @@ speaks the protocol the server enforces."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import yaml
 
 from rooms import protocol
 from rooms.protocol.schema import protocol_schema
+from tests import frames
 from tests.clients import STATE
 
 SCHEMA = protocol_schema()
@@ -90,28 +90,8 @@ def test_messages_the_server_refuses_for_their_shape_are_invalid_too(message) ->
 
 
 def test_every_frame_the_server_builds_is_a_valid_server_message() -> None:
-    state = protocol.state_json(protocol.initial_state("n", "#000000"))
-    item = protocol.chat_item(
-        id="i", room_id="r", client_id="c", name="n", message="m", created_at=datetime.now(UTC)
-    )
-    sent = [
-        protocol.welcome(
-            client_id="c",
-            room_id="r",
-            seq=1,
-            room_state=[("c", state)],
-            chat_history=[protocol.encode_item(item)],
-            max_players=16,
-        ),
-        protocol.player_joined("r", 2, "c", state).text,
-        protocol.player_left("r", 3, "c").text,
-        protocol.chat(item, 4, "ref").text,
-        protocol.state_update("r", 5, [("c", state)]),
-        protocol.pong(msgspec.Raw(b"[1]")),
-        protocol.error("rate_limited", "slow down", "u-1"),
-    ]
     check = validator("ServerMessage")
-    for frame in sent:
+    for frame in frames.one_of_each():
         check.validate(msgspec.json.decode(frame))
     assert not check.is_valid({"type": "Error", "code": "no_such_code", "message": "m"})
 
