@@ -272,8 +272,8 @@ async def test_ping_is_answered_with_the_same_t(players) -> None:
     assert await a.recv() == frames.pong({"sent": 123.5, "seq": [1, 2]})
 
 
-@pytest.mark.parametrize("path", ["/", "/ws/"])
-async def test_socket_answers_on_both_paths(path, room_id, players) -> None:
+@pytest.mark.parametrize("path", ["/", "/ws/", "/ws"])
+async def test_socket_answers_on_every_path_the_mesh_routes(path, room_id, players) -> None:
     a = await players.connect(path)
     assert (await a.join(room_id))["type"] == "Welcome"
 
