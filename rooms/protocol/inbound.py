@@ -123,7 +123,6 @@ class Ping(_Message, tag="Ping"):
 Message = Join | Update | Chat | Leave | Ping
 MESSAGE_TYPES = frozenset({"Join", "Update", "Chat", "Leave", "Ping"})
 _decoder = msgspec.json.Decoder(Message)
-_STATE_OPTIONAL = ("name", "color", "animation", "velocity", "modelUrl")
 
 
 def parse(raw: str | bytes) -> Message:
@@ -139,11 +138,19 @@ def parse(raw: str | bytes) -> Message:
     except UnicodeEncodeError:  # a lone surrogate in text (uvicorn refuses such frames first)
         raise ProtocolError("frame is not valid UTF-8", code=ErrorCode.INVALID_JSON) from None
     if type(message) is Update:
-        # Fast path: an Update has exactly as many keys as fields set; if the frame has that
-        # many `":` it cannot hide a duplicate key (msgspec keeps the last one silently).
+        # Fast path: an Update has exactly as many keys as fields set (type, state, position,
+        # rotation and the optional ones present); if the frame has that many `":` it cannot
+        # hide a duplicate key (msgspec keeps the last one silently).
         state = message.state
-        expected = 4 + (message.id is not None)
-        expected += sum(getattr(state, field) is not None for field in _STATE_OPTIONAL)
+        expected = (
+            4
+            + (message.id is not None)
+            + (state.name is not None)
+            + (state.color is not None)
+            + (state.animation is not None)
+            + (state.velocity is not None)
+            + (state.modelUrl is not None)
+        )
         marker = '":' if isinstance(raw, str) else b'":'
         spaced = _SPACED_COLON if isinstance(raw, str) else _SPACED_COLON_BYTES
         if raw.count(marker) == expected and not spaced.search(raw):  # type: ignore[arg-type]  # str with str, bytes with bytes
