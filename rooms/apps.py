@@ -17,8 +17,8 @@ class RoomsConfig(AppConfig):
         from rooms.hub import hub
         from signight import lifecycle, metrics
 
-        async def close_sockets() -> None:
-            await hub.close_all(protocol.CloseCode.GOING_AWAY, lifecycle.RECONNECT_REASON)
+        async def hand_over(period: float) -> None:
+            await hub.drain(period, protocol.CloseCode.GOING_AWAY, lifecycle.DRAIN_REASON)
 
         def gauges(dependencies: Mapping[str, bool]) -> None:
             metrics.CONNECTED_CLIENTS.set(hub.connection_count)
@@ -26,7 +26,7 @@ class RoomsConfig(AppConfig):
             if dependencies.get("redis"):
                 metrics.ACTIVE_ROOMS.set(presence.room_count())
 
-        lifecycle.on_drain(close_sockets)
+        lifecycle.on_drain(hand_over)
         lifecycle.on_shutdown(hub.stop)
         lifecycle.add_readiness_check("hub", hub.healthy)
         metrics.on_scrape(gauges)

@@ -148,6 +148,7 @@ async def _chat_send(room_id: str, row: ChatMessage, ref: str | None) -> None:
     metrics.CHAT_PERSISTED.inc()
     item = _item(stored, room_id)
     encoded = protocol.encode_item(item)
+    draft = protocol.chat_draft(item, ref)
     deadline = time.time() + CHAT_DELIVERY_SECONDS
     seq = 0
     try:
@@ -158,21 +159,21 @@ async def _chat_send(room_id: str, row: ChatMessage, ref: str | None) -> None:
                         room_id,
                         item.id,
                         encoded,
+                        draft=draft,
                         deadline=deadline,
                         client_id=row.client_id,
                         ref=ref,
                     )
                     if not seq:
                         raise _Late("its seq came after the deadline")
-                frame = protocol.chat(item, seq, ref)
-                await broadcast.event(room_id, frame, seq=seq, deadline=deadline)
+                await broadcast.event(room_id, draft.numbered(seq), seq=seq, deadline=deadline)
                 if time.time() > deadline - CHAT_DELIVERY_MARGIN:
                     raise _Late("its broadcast returned too near the deadline")
     except (*BACKING_SERVICE_ERRORS, _Late) as exc:
         logger.warning(
             "chat %s in room %s stored but not delivered (%s): withdrawn", item.id, room_id, exc
         )
-        await _chat_withdraw(room_id, stored, encoded if seq else None)
+        await _chat_withdraw(room_id, stored, encoded if seq else None, seq)
         raise _unavailable() from None
 
 
@@ -218,18 +219,20 @@ async def _purge(row: ChatMessage) -> None:
     logger.warning("a refused chat %s may be in room history: MongoDB did not answer", row.pk)
 
 
-async def _chat_withdraw(room_id: str, stored: ChatMessage, encoded: bytes | None) -> None:
+async def _chat_withdraw(
+    room_id: str, stored: ChatMessage, encoded: bytes | None, seq: int
+) -> None:
     try:
         await chat_message_withdraw(stored)
     except BACKING_SERVICE_ERRORS:
         logger.exception("withdrawing undelivered chat %s in room %s failed", stored.pk, room_id)
     if encoded is not None:
-        task = asyncio.create_task(_recent_withdraw(room_id, encoded))
+        task = asyncio.create_task(_recent_withdraw(room_id, encoded, seq))
         _withdrawals.add(task)
         task.add_done_callback(_withdrawals.discard)
 
 
-async def _recent_withdraw(room_id: str, encoded: bytes) -> None:
+async def _recent_withdraw(room_id: str, encoded: bytes, seq: int) -> None:
     try:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(BACKING_SERVICE_ERRORS),
@@ -238,6 +241,6 @@ async def _recent_withdraw(room_id: str, encoded: bytes) -> None:
             reraise=True,
         ):
             with attempt:
-                await presence.chat_withdraw(room_id, encoded)
+                await presence.chat_withdraw(room_id, encoded, seq)
     except BACKING_SERVICE_ERRORS:
         logger.exception("an undelivered chat stays in room %s's recent history", room_id)

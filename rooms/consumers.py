@@ -70,7 +70,7 @@ class GameConsumer(AsyncWebsocketConsumer):
             return
         await self._accept(self.admitted.subprotocol)
         if lifecycle.draining:
-            await self.close_with(C.GOING_AWAY, lifecycle.RECONNECT_REASON)
+            await self.close_with(C.GOING_AWAY, lifecycle.DRAIN_REASON)
             return
         identity = self.admitted.identity
         self.session = PlayerSession(
@@ -129,7 +129,7 @@ class GameConsumer(AsyncWebsocketConsumer):
             logger.info("disconnected (%s)", message.get("code"), extra=self.log_context())
         try:
             if self.registered:
-                await services.connection_close(self)
+                await services.connection_close(self, away=self._away(message))
         except Exception:
             logger.exception("leave on disconnect failed", extra=self.log_context())
         finally:
@@ -137,6 +137,11 @@ class GameConsumer(AsyncWebsocketConsumer):
                 admission.release(self.admitted)
                 self.admitted = None
         raise StopConsumer
+
+    def _away(self, message: dict[str, Any]) -> bool:
+        """Only the client's own close with 1000 leaves the room at once (a Leave already has);
+        any other end (a drop, 1001, the server's close, a crash) leaves the player resumable."""
+        return self._closing or message.get("code") != C.NORMAL
 
     asgi_handlers: dict[str, Callable[[GameConsumer, dict[str, Any]], Awaitable[None]]] = {
         "websocket.connect": on_connect,
@@ -166,6 +171,11 @@ class GameConsumer(AsyncWebsocketConsumer):
     async def on_leave(self, msg: protocol.Leave) -> None:
         await services.room_leave_requested(session=self.session)
 
+    async def on_resume(self, msg: protocol.Resume) -> None:
+        await services.room_resume(
+            session=self.session, token=msg.resume_token, last_seq=msg.last_seq
+        )
+
     async def on_ping(self, msg: protocol.Ping) -> None:
         await self.outbox.put(protocol.pong(msg.t))
 
@@ -175,6 +185,7 @@ class GameConsumer(AsyncWebsocketConsumer):
         protocol.Chat: on_chat,
         protocol.Leave: on_leave,
         protocol.Ping: on_ping,
+        protocol.Resume: on_resume,
     }
 
     def log_context(self) -> dict[str, str | None]:

@@ -16,9 +16,10 @@ import collections
 import contextlib
 import functools
 import logging
+import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,21 +78,27 @@ class LocalRoom:
 
 
 async def player_remove(
-    room_id: str, client_id: str, *, owner: str | None = None, node_id: str | None = None
+    room_id: str,
+    client_id: str,
+    *,
+    owner: str | None = None,
+    node_id: str | None = None,
+    away: bool = False,
 ) -> presence.Departure:
-    """Take a player out of the room in Redis if `owner` (or, reaping, `node_id`) holds it
-    there and, if others remain, tell them (PlayerLeft)."""
+    """Take a player out of the room in Redis if `owner` (or, reaping, `node_id`; or, its grace
+    over, nobody: `away`) holds it there and, if others remain, tell them (PlayerLeft)."""
     departure = await presence.player_leave(
-        room_id=room_id, client_id=client_id, owner=owner, node_id=node_id
+        room_id=room_id, client_id=client_id, owner=owner, node_id=node_id, away=away
     )
     if departure.status is presence.LeaveStatus.LEFT:
-        await broadcast.event(
-            room_id,
-            protocol.player_left(room_id, departure.seq, client_id),
-            seq=departure.seq,
-            left=client_id,
-        )
+        frame = protocol.player_left(room_id, departure.seq, client_id)
+        await broadcast.event(room_id, frame, seq=departure.seq, left=client_id)
     return departure
+
+
+def away_deadline() -> float:
+    """When a player whose socket ends now stops being resumable (Unix seconds)."""
+    return time.time() + settings.RESUME_GRACE_SECONDS
 
 
 class RoomHub:
@@ -100,7 +107,10 @@ class RoomHub:
         self.rooms: dict[str, LocalRoom] = {}
         self._connections: set[Connection] = set()
         self.nodes = Nodes(
-            node_id=self.node_id, ttl=settings.PRESENCE_TTL_SECONDS, remove=_reap, heal=self.heal
+            node_id=self.node_id,
+            ttl=settings.PRESENCE_TTL_SECONDS,
+            abandon=_abandon,
+            heal=self.heal,
         )
         self.tick = Tick(
             node_id=self.node_id,
@@ -108,6 +118,7 @@ class RoomHub:
             store=functools.partial(presence.states_store, self.node_id),
             send=self.nodes.send_states,
             deliver=self._deliver_states,
+            keyframe_every=max(1, round(settings.KEYFRAME_SECONDS * settings.TICK_RATE)),
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._started: asyncio.Future[None] | None = None
@@ -131,7 +142,7 @@ class RoomHub:
     def connection_count(self) -> int:
         return len(self._connections)
 
-    def connections_of(self, client_id: str, *, besides: Connection) -> list[Connection]:
+    def connections_of(self, client_id: str, *, besides: Connection | None) -> list[Connection]:
         """Other open connections of the same player (same token subject)."""
         return [
             c for c in self._connections if c is not besides and c.session.client_id == client_id
@@ -143,6 +154,21 @@ class RoomHub:
         limit = settings.WS_IDLE_TIMEOUT
         for connection in [c for c in self._connections if now - c.last_seen > limit]:
             await connection.close_with(protocol.CloseCode.IDLE_TIMEOUT, "idle timeout")
+
+    async def drain(self, period: float, code: int, reason: str) -> None:
+        """Hand every socket over within `period` seconds: each is closed at its own moment in
+        it (spread evenly, with jitter), so a pod's players do not all resume elsewhere at once;
+        sockets still open at the end are closed then."""
+        connections = list(self._connections)
+        random.shuffle(connections)
+        start, count = time.monotonic(), len(connections)
+        closing: list[asyncio.Task[None]] = []
+        for index, connection in enumerate(connections):
+            due = start + period * (index + random.random()) / count
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            closing.append(asyncio.create_task(connection.close_with(code, reason)))
+        await asyncio.gather(*closing, return_exceptions=True)
+        await self.close_all(code, reason)
 
     async def close_all(self, code: int, reason: str, *, wait: float = 5.0) -> None:
         """Close every socket of this process and wait for their leave handlers to finish."""
@@ -188,7 +214,8 @@ class RoomHub:
         return self._stopping or not (self.watch.deaf or any(task.done() for task in self._tasks))
 
     async def stop(self) -> None:
-        """Flush pending states, remove this node's players from Redis, stop the loops."""
+        """Flush pending states, leave this node's remaining players away in Redis (they may
+        resume elsewhere), stop the loops."""
         if self._started is None:
             return
         with contextlib.suppress(Exception):
@@ -198,7 +225,12 @@ class RoomHub:
                 with contextlib.suppress(Exception):
                     await self.leave(room_id, client_id)
                 with contextlib.suppress(Exception):
-                    await player_remove(room_id, client_id, owner=self.owner(member.session))
+                    await presence.player_away(
+                        room_id=room_id,
+                        client_id=client_id,
+                        owner=self.owner(member.session),
+                        deadline=away_deadline(),
+                    )
         self._stopping = self.tick.stopping = True
         with contextlib.suppress(Exception):  # wake the receive loop so it sees _stopping
             await broadcast.wake(self.nodes.channel)
@@ -229,17 +261,24 @@ class RoomHub:
                 self.rooms[room_id] = LocalRoom()
                 self.tick.open_room(room_id)
         self.rooms[room_id].members[session.client_id] = Member(session, state)
+        self.tick.remember(room_id, session.client_id, state)
 
-    async def welcomed(self, room_id: str, client_id: str, seq: int) -> None:
-        """The Welcome (the room as of event `seq`) is sent: release the newer held events."""
+    async def welcomed(
+        self, room_id: str, client_id: str, seq: int, catch_up: Sequence[tuple[int, str]] = ()
+    ) -> None:
+        """The Welcome or Resumed (the room as of event `seq`) is sent: release the newer held
+        events, with `catch_up` (events read from the room's log), each once, in order."""
         room = self.rooms.get(room_id)
         member = room.members.get(client_id) if room is not None else None
         if member is None:  # it left meanwhile (replaced, or the hub stopped)
             return
         held, member.held, member.welcome_seq = member.held or [], None, seq
-        for event_seq, frame in held:
+        pending = dict(catch_up)
+        pending.update(held)
+        for event_seq in sorted(pending):
             if event_seq > seq:
-                await member.session.outbox.put(frame)
+                await member.session.outbox.put(pending[event_seq])
+                member.welcome_seq = max(member.welcome_seq, event_seq)
 
     async def heal(self) -> int:
         """Redis lost its data: put every local player back in its room (no PlayerJoined: the
@@ -253,6 +292,7 @@ class RoomHub:
                     owner=self.owner(member.session),
                     state=member.state,
                     max_players=HEAL_MAX_PLAYERS,
+                    sid=member.session.resume_sid,
                 )
                 healed += 1
         return healed
@@ -282,30 +322,47 @@ class RoomHub:
         return removed, readded
 
     async def _readd(self, room_id: str, member: Member) -> int:
+        """Put a connected member back: taken back if it was made away (reaped while this
+        process stalled), joined anew with PlayerJoined if it was removed; not if another
+        connection holds the player or a newer session of it exists."""
         session = member.session
-        joined = await presence.player_readd(
+        joined = await presence.player_resume(
             room_id=room_id,
             client_id=session.client_id,
             owner=self.owner(session),
+            token_sid=session.resume_sid,
+            sid=session.resume_sid,
+            last_seq=0,
+            epoch="",
             state=member.state,
+            max_players=HEAL_MAX_PLAYERS,
+            readd=True,
         )
+        if joined.status is presence.JoinStatus.RESUMED:
+            member.listed = True
+            return 1
         if joined.status is not presence.JoinStatus.JOINED:
             return 0
         member.listed = True
-        await broadcast.event(
-            room_id,
-            protocol.player_joined(room_id, joined.seq, session.client_id, member.state),
-            seq=joined.seq,
-            exclude=session.client_id,
-        )
+        frame = protocol.player_joined(room_id, joined.seq, session.client_id, member.state)
+        await broadcast.event(room_id, frame, seq=joined.seq, exclude=session.client_id)
         return 1
 
-    async def leave(self, room_id: str, client_id: str) -> bool:
-        """Stop delivering the room to this player here (Redis is the caller's business); True
-        if it was a local member. The last local member out leaves the room's group."""
+    async def leave(
+        self, room_id: str, client_id: str, session: PlayerSession | None = None
+    ) -> bool:
+        """Stop delivering the room to this player here (Redis is the caller's business) — to
+        `session` only, if given (a resumed copy of the player may have replaced it); True if
+        it was a local member. The last local member out leaves the room's group."""
         room = self.rooms.get(room_id)
-        if room is None or room.members.pop(client_id, None) is None:
+        member = room.members.get(client_id) if room is not None else None
+        if (
+            room is None
+            or member is None
+            or (session is not None and member.session is not session)
+        ):
             return False
+        del room.members[client_id]
         self.tick.forget(room_id, client_id)
         if not room.members:
             del self.rooms[room_id]
@@ -437,6 +494,7 @@ class RoomHub:
                 now = time.monotonic()
                 await self.close_idle(now)
                 await self.nodes.maintain(now)
+                await self.expire_away()
                 if now - last_reconcile >= RECONCILE_INTERVAL:
                     last_reconcile = now
                     await self.reconcile()
@@ -448,6 +506,15 @@ class RoomHub:
                 logger.exception("hub housekeeping failed; retrying")
             await self.watch.mongodb(time.monotonic())
             await self._close_if_outage_outlasts(time.monotonic())
+
+    async def expire_away(self) -> int:
+        """Players away longer than the grace leave their rooms (PlayerLeft), once cluster-wide:
+        every process looks, the leave script decides. Returns how many left here."""
+        left = 0
+        for room_id, client_id in await presence.away_due(time.time()):
+            departure = await player_remove(room_id, client_id, away=True)
+            left += departure.removed
+        return left
 
     async def _close_if_outage_outlasts(self, now: float) -> None:
         """A Redis outage (heartbeats unanswered since) or a MongoDB outage (pings) longer than
@@ -464,8 +531,11 @@ class RoomHub:
             await self.close_all(protocol.CloseCode.TRY_AGAIN_LATER, "service unavailable", wait=0)
 
 
-async def _reap(room_id: str, client_id: str, node_id: str) -> presence.Departure:
-    return await player_remove(room_id, client_id, node_id=node_id)
+async def _abandon(room_id: str, client_id: str, node_id: str) -> bool:
+    """A dead process's player goes away: it may resume elsewhere within the grace."""
+    return await presence.player_away(
+        room_id=room_id, client_id=client_id, node_id=node_id, deadline=away_deadline()
+    )
 
 
 hub = RoomHub()

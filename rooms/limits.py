@@ -144,7 +144,7 @@ class Guard:
             return self._update(now)
         if kind is protocol.Chat:
             return self._refuse(self._chat, now, "chat rate limit reached")
-        if kind is protocol.Join or kind is protocol.Leave:
+        if kind is protocol.Join or kind is protocol.Leave or kind is protocol.Resume:
             return self._refuse(self._joins, now, "too many Joins and Leaves")
         return ALLOW
 

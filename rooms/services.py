@@ -1,5 +1,6 @@
-"""Room rules: connecting (one player, one socket), joining (capacity, closed rooms), leaving,
-and staging player state for the tick. Chat is rooms.chatting's.
+"""Room rules: connecting (one player, one socket), joining (capacity, closed rooms), resuming
+(back on any process after a drop), leaving or going away, and staging player state for the
+tick. Chat is rooms.chatting's.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import time
 from channels.db import database_sync_to_async
 from django.db import IntegrityError
 
-from rooms import broadcast, chatting, presence, protocol
-from rooms.hub import hub, player_remove
+from rooms import broadcast, chatting, presence, protocol, tokens
+from rooms.hub import away_deadline, hub, player_remove
 from rooms.models import Room
 from rooms.session import Connection, PlayerSession
 from signight.errors import DomainError
@@ -30,7 +31,7 @@ async def connection_open(connection: Connection) -> None:
     session = connection.session
     for older in hub.connections_of(session.client_id, besides=connection):
         await older.close_with(protocol.CloseCode.REPLACED, "replaced by a newer connection")
-        await session_end(older.session)
+        await session_end(older.session, away=True)
     hub.register(connection)
     await hub.ensure_started()
     if session.authenticated:
@@ -42,19 +43,20 @@ async def connection_open(connection: Connection) -> None:
             )
 
 
-async def connection_close(connection: Connection) -> None:
-    """The socket is gone: its accepted chats are stored and sent, then it leaves its room."""
+async def connection_close(connection: Connection, *, away: bool) -> None:
+    """The socket is gone: its accepted chats are stored and sent, then it leaves its room, or
+    (`away`: it ended without a Leave or the client's own 1000) stays in it, resumable."""
     try:
-        await session_end(connection.session)
+        await session_end(connection.session, away=away)
     finally:
         hub.unregister(connection)
 
 
-async def session_end(session: PlayerSession) -> None:
-    """Idempotent: no more frames to this session, and out of its room."""
+async def session_end(session: PlayerSession, *, away: bool) -> None:
+    """Idempotent: no more frames to this session, and out of its room (or away in it)."""
     await session.chats.settle()
     session.outbox.close()
-    await room_leave(session=session)
+    await room_leave(session=session, away=away)
     if session.authenticated:
         await presence.player_unclaim(session.client_id, hub.owner(session))
 
@@ -107,6 +109,7 @@ async def room_join(
     name = session.token_name or name
     initial = protocol.initial_state(name, color, spawn)
     state = protocol.state_json(initial)
+    sid = tokens.new_session_id()
     await hub.join(room_id, session, state)  # events from here on are held, filtered by seq
     try:
         joined = await presence.player_join(
@@ -115,15 +118,17 @@ async def room_join(
             owner=hub.owner(session),
             state=state,
             max_players=room.max_players,
+            sid=sid,
         )
     except BaseException:
-        await hub.leave(room_id, session.client_id)
+        await hub.leave(room_id, session.client_id, session)
         raise
     if joined.status is presence.JoinStatus.FULL:
-        await hub.leave(room_id, session.client_id)
+        await hub.leave(room_id, session.client_id, session)
         raise DomainError(f"room {room_id} is full ({room.max_players} players)", code=E.ROOM_FULL)
     session.room_id, session.room_pk = room_id, room.pk
     session.name, session.color = name, initial.color or color
+    session.resume_sid = sid
     history = await chatting.chat_history(room_id, joined.chat)
     await session.send(
         protocol.welcome(
@@ -133,23 +138,144 @@ async def room_join(
             room_state=joined.room_state,
             chat_history=history,
             max_players=room.max_players,
+            resume_token=_resume_token(session, joined.epoch),
         )
     )
     await hub.welcomed(room_id, session.client_id, joined.seq)
     if joined.status is presence.JoinStatus.JOINED:
-        await broadcast.event(
-            room_id,
-            protocol.player_joined(room_id, joined.seq, session.client_id, state),
-            seq=joined.seq,
-            exclude=session.client_id,
+        frame = protocol.player_joined(room_id, joined.seq, session.client_id, state)
+        await broadcast.event(room_id, frame, seq=joined.seq, exclude=session.client_id)
+
+
+def _resume_token(session: PlayerSession, epoch: str) -> str:
+    assert session.room_id is not None and session.name is not None
+    claims = tokens.ResumeClaims(
+        client_id=session.client_id,
+        room_id=session.room_id,
+        sid=session.resume_sid,
+        epoch=epoch,
+        name=session.name,
+        color=session.color,
+    )
+    return tokens.resume_token_issue(claims)
+
+
+async def room_resume(*, session: PlayerSession, token: str, last_seq: int) -> None:
+    """A Resume: back into the token's room as the same player, on this process. Answered
+    with Resumed: recovered (every event after `last_seq`, from the room's log) if it was away
+    or held by a socket not yet known dead; else, like a Welcome, the whole room (joined anew,
+    with PlayerJoined, if it had left). A bad, spent or foreign token: resume_failed."""
+    claims = tokens.resume_token_read(token)
+    if session.authenticated and claims.client_id != session.client_id:
+        raise DomainError("the resume token is for another player", code=E.RESUME_FAILED)
+    if session.room_id is not None:
+        raise DomainError("resume from a new socket, before any Join", code=E.RESUME_FAILED)
+    room_id = claims.room_id
+    room = await _room_for_join(room_id)
+    if room.is_closed:
+        raise DomainError(f"room {room_id} is closed", code=E.ROOM_CLOSED)
+    sid = tokens.new_session_id()
+    fresh = protocol.state_json(protocol.initial_state(claims.name, claims.color))
+    resumed = await presence.player_resume(
+        room_id=room_id,
+        client_id=claims.client_id,
+        owner=hub.owner(session),
+        token_sid=claims.sid,
+        sid=sid,
+        last_seq=last_seq,
+        epoch=claims.epoch,
+        state=fresh,
+        max_players=room.max_players,
+    )
+    if resumed.status is presence.JoinStatus.SUPERSEDED:
+        raise DomainError("the resume token was used by a newer connection", code=E.RESUME_FAILED)
+    if resumed.status is presence.JoinStatus.FULL:
+        raise DomainError(f"room {room_id} is full ({room.max_players} players)", code=E.ROOM_FULL)
+    if not session.authenticated:
+        session.adopt(claims.client_id)
+    if resumed.previous is not None:  # a socket of this player not yet known to be dead
+        await _replace(resumed.previous, session)
+    state = dict(resumed.room_state).get(claims.client_id, fresh)
+    await _enter_resumed(session, room, claims, sid, state, resumed)
+    if resumed.status is presence.JoinStatus.JOINED:
+        frame = protocol.player_joined(room_id, resumed.seq, claims.client_id, fresh)
+        await broadcast.event(room_id, frame, seq=resumed.seq, exclude=session.client_id)
+
+
+async def _enter_resumed(
+    session: PlayerSession,
+    room: Room,
+    claims: tokens.ResumeClaims,
+    sid: str,
+    state: bytes,
+    resumed: presence.Resumption,
+) -> None:
+    """Local delivery starts after the resume took the player (a Resume that loses changes
+    nothing here); the events numbered between the two are read back from the room's log."""
+    room_id = claims.room_id
+    try:
+        await hub.join(room_id, session, state)
+        catch_up = await presence.events_after(room_id, resumed.seq)
+    except BaseException:
+        await hub.leave(room_id, session.client_id, session)
+        raise  # reconcile removes the entry Redis gave this connection
+    session.room_id, session.room_pk, session.resume_sid = room_id, room.pk, sid
+    session.name = session.token_name or claims.name
+    session.color = _color_of(state, claims.color)
+    history = None if resumed.recovered else await chatting.chat_history(room_id, resumed.chat)
+    await session.send(
+        protocol.resumed(
+            client_id=session.client_id,
+            room_id=room_id,
+            seq=resumed.seq,
+            room_state=resumed.room_state,
+            missed=resumed.missed,
+            chat_history=history,
+            max_players=room.max_players,
+            resume_token=_resume_token(session, resumed.epoch),
         )
+    )
+    await hub.welcomed(
+        room_id, session.client_id, resumed.seq, [(seq, f.decode()) for seq, f in catch_up]
+    )
 
 
-async def room_leave(*, session: PlayerSession) -> None:
-    """Leave the current room (if any); the others get PlayerLeft. Idempotent."""
+def _color_of(state: bytes, default: str) -> str:
+    try:
+        return protocol.decode_state(state).color or default
+    except ValueError:
+        return default
+
+
+async def _replace(previous: str, session: PlayerSession) -> None:
+    """Close the connection a Resume took the player from (4410), here or on its process."""
+    node_id, _, connection_id = previous.partition("/")
+    if node_id != hub.node_id:
+        await hub.nodes.send_replace(
+            node_id, client_id=session.client_id, connection_id=connection_id
+        )
+        return
+    for older in hub.connections_of(session.client_id, besides=None):
+        if older.session.connection_id == connection_id:
+            await older.close_with(protocol.CloseCode.REPLACED, "replaced by a newer connection")
+
+
+async def room_leave(*, session: PlayerSession, away: bool = False) -> None:
+    """Leave the current room (if any); the others get PlayerLeft. `away`: the socket ended
+    without a Leave: the player stays in the room, resumable, and the others are not told.
+    Idempotent."""
     room_id, session.room_id = session.room_id, None
-    if room_id is not None:
-        await hub.leave(room_id, session.client_id)
+    if room_id is None:
+        return
+    await hub.leave(room_id, session.client_id, session)
+    if away:
+        await presence.player_away(
+            room_id=room_id,
+            client_id=session.client_id,
+            owner=hub.owner(session),
+            deadline=away_deadline(),
+        )
+    else:
         await player_remove(room_id, session.client_id, owner=hub.owner(session))
 
 

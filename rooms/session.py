@@ -1,5 +1,6 @@
-"""PlayerSession: one connected player (identity fixed at creation, its send queue, the room it
-plays in, its chats in flight) and Connection: what the hub and the services may ask of a socket.
+"""PlayerSession: one connected player (identity fixed at creation, or once by a Resume of an
+anonymous player; its send queue, the room it plays in, its chats in flight) and Connection:
+what the hub and the services may ask of a socket.
 
 Written by the services only (room_join sets the room and name, room_leave clears them); the
 held-events gate of a joiner belongs to the hub (rooms.hub.Member).
@@ -54,6 +55,7 @@ class PlayerSession:
         "color",
         "name",
         "outbox",
+        "resume_sid",
         "room_id",
         "room_pk",
     )
@@ -76,11 +78,18 @@ class PlayerSession:
         self.color = "#FFFFFF"  # its latest colour (an Update without one keeps it)
         self.room_id: str | None = None
         self.room_pk: object | None = None  # the Room's primary key, so chat skips a lookup
+        self.resume_sid = ""  # the session its latest resume token names (rooms.tokens)
 
     @property
     def client_id(self) -> str:
         """From the token's subject (the same on every connection), else random per socket."""
         return self._client_id
+
+    def adopt(self, client_id: str) -> None:
+        """An anonymous socket that resumed plays the player its resume token names."""
+        if self._authenticated:
+            raise ValueError("an authenticated session keeps its token's client_id")
+        self._client_id = client_id
 
     @property
     def connection_id(self) -> str:

@@ -12,6 +12,9 @@ player states are staged → published → gathered → delivered as ONE StateUp
              tick's (at most GATHER_MAX_SECONDS; not at all when no other process shares a room);
   deliver  - each room's due states, local and remote, become one frame, encoded and framed once
              (`deliver` hands it to the room's sockets).
+Every `keyframe_every` ticks (KEYFRAME_SECONDS, the same ticks in every process) a tick takes
+every local player's latest state, changed or not: batches ride at-most-once pub/sub, so a lost
+one is corrected by the next keyframe, whose StateUpdate carries every present player.
 The I/O is passed in (Store, Send, Deliver), so the steps are testable with plain fakes.
 """
 
@@ -42,13 +45,22 @@ Deliver = Callable[[str, str, Wire], Awaitable[int]]
 
 class Tick:
     def __init__(
-        self, *, node_id: str, period: float, store: Store, send: Send, deliver: Deliver
+        self,
+        *,
+        node_id: str,
+        period: float,
+        store: Store,
+        send: Send,
+        deliver: Deliver,
+        keyframe_every: int = 0,
     ) -> None:
         self.node_id = node_id
         self.period = period
+        self.keyframe_every = keyframe_every  # ticks; 0: no keyframes
         self._store, self._send, self._deliver = store, send, deliver
         self._staged: dict[str, States] = {}  # local rooms -> states not yet taken by a tick
         self._due: dict[str, States] = {}  # local rooms -> states for the next delivery
+        self._latest: dict[str, States] = {}  # local rooms -> each local player's latest state
         self._holders: dict[str, list[str]] = {}  # room -> nodes holding it (last store's answer)
         self._unpublished: Batch = {}
         self._unpublished_tick = 0
@@ -63,11 +75,19 @@ class Tick:
     def open_room(self, room_id: str) -> None:
         self._staged.setdefault(room_id, {})
         self._due.setdefault(room_id, {})
+        self._latest.setdefault(room_id, {})
 
     def close_room(self, room_id: str) -> None:
         self._staged.pop(room_id, None)
         self._due.pop(room_id, None)
+        self._latest.pop(room_id, None)
         self._holders.pop(room_id, None)
+
+    def remember(self, room_id: str, client_id: str, state: bytes) -> None:
+        """A local player's state as it joined or resumed: keyframes carry it until it moves."""
+        latest = self._latest.get(room_id)
+        if latest is not None:
+            latest[client_id] = state
 
     def stage(self, room_id: str, client_id: str, state: bytes) -> None:
         """Hot path (every Update): remember the latest state until the next tick. No I/O."""
@@ -79,6 +99,7 @@ class Tick:
         """A player left: no StateUpdate may mention it after its PlayerLeft."""
         self._staged.get(room_id, {}).pop(client_id, None)
         self._due.get(room_id, {}).pop(client_id, None)
+        self._latest.get(room_id, {}).pop(client_id, None)
 
     def on_batch(self, node: str, tick: int, rooms: Mapping[str, list[tuple[str, bytes]]]) -> None:
         """Another process's states for tick `tick` (the channel layer's node.states)."""
@@ -116,13 +137,18 @@ class Tick:
                 logger.exception("tick failed")
 
     def take(self, tick: int) -> None:
-        """The staged states are due for delivery now; their publishing starts beside the tick."""
+        """The staged states (on a keyframe tick: every local player's latest) are due for
+        delivery now; their publishing starts beside the tick."""
         self._unpublished_tick = tick
+        keyframe = self.keyframe_every > 0 and tick % self.keyframe_every == 0
         for room_id, staged in self._staged.items():
             if staged:
-                self._due[room_id].update(staged)
-                self._unpublished.setdefault(room_id, {}).update(staged)
+                self._latest[room_id].update(staged)
                 self._staged[room_id] = {}
+            taken = self._latest[room_id] if keyframe else staged
+            if taken:
+                self._due[room_id].update(taken)
+                self._unpublished.setdefault(room_id, {}).update(taken)
         if self._unpublished and (self._publisher is None or self._publisher.done()):
             self._publisher = asyncio.create_task(self._publish_pending())
 

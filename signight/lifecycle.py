@@ -1,9 +1,10 @@
 """The life of a server process: draining on SIGTERM, the ASGI lifespan, and the hooks that apps
 register in their AppConfig.ready() (the base layer imports no app).
 
-Shutdown runs one way: `manage.py serve` turns `draining` on at the first signal, serves on for
-SHUTDOWN_DRAIN_SECONDS, runs the drain hooks (close every socket with 1001) and lets uvicorn
-stop; uvicorn's lifespan shutdown then runs the shutdown hooks (stop background work).
+Shutdown runs one way: `manage.py serve` turns `draining` on at the first signal and runs the
+drain hooks, which have SHUTDOWN_DRAIN_SECONDS to hand their work over (the rooms close every
+socket with 1001 "resume", spread over that time), then lets uvicorn stop; uvicorn's lifespan
+shutdown runs the shutdown hooks (stop background work).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-RECONNECT_REASON = "server shutting down; reconnect"
+DRAIN_REASON = "server shutting down; resume"  # the close reason of 1001 (docs/protocol.md)
 
 Hook = Callable[[], Awaitable[None]]
+DrainHook = Callable[[float], Awaitable[None]]  # given the seconds it has
 Check = Callable[[], bool]
 
 draining = False
-_drain_hooks: list[Hook] = []
+_drain_hooks: list[DrainHook] = []
 _shutdown_hooks: list[Hook] = []
 _readiness_checks: dict[str, Check] = {}
 
@@ -31,8 +33,8 @@ def start_draining() -> None:
     draining = True
 
 
-def on_drain(hook: Hook) -> None:
-    """Run `hook` once the drain period is over (before the server stops accepting work)."""
+def on_drain(hook: DrainHook) -> None:
+    """Run `hook(period)` when draining starts: it has `period` seconds to finish."""
     _drain_hooks.append(hook)
 
 
@@ -58,8 +60,12 @@ async def _run(hooks: list[Hook], what: str) -> None:
             logger.exception("%s hook %s failed", what, getattr(hook, "__qualname__", hook))
 
 
-async def drain() -> None:
-    await _run(_drain_hooks, "drain")
+async def drain(period: float) -> None:
+    for hook in _drain_hooks:
+        try:
+            await hook(period)
+        except Exception:
+            logger.exception("drain hook %s failed", getattr(hook, "__qualname__", hook))
 
 
 async def shutdown() -> None:

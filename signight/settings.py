@@ -53,6 +53,12 @@ CHAT_WRITE_QUEUE_LIMIT = env.int("CHAT_WRITE_QUEUE_LIMIT", default="1000", min=1
 TICK_RATE = env.int("TICK_RATE", default="20", min=1, max=120)
 # A node (server process) whose heartbeat is older than this is presumed dead and reaped.
 PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default="10", min=3, max=300)
+# A player whose socket ends without a Leave (a drop, a drain, a crash) stays in its room, away,
+# this long: a Resume on any process within it brings it back having missed nothing (issue 13).
+RESUME_GRACE_SECONDS = env.int("RESUME_GRACE_SECONDS", default="20", min=1, max=3600)
+RESUME_HISTORY = env.int("RESUME_HISTORY", default="500", min=10, max=100_000)  # events per room
+# Every this many seconds a StateUpdate carries every present player (a lost batch heals).
+KEYFRAME_SECONDS = env.float("KEYFRAME_SECONDS", default="2", min=0.1, max=600)
 # A Redis outage longer than this closes this process's sockets with 1013 (shorter ones do not).
 BACKEND_OUTAGE_CLOSE_SECONDS = env.int("BACKEND_OUTAGE_CLOSE_SECONDS", default="30", min=1)
 

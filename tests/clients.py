@@ -194,14 +194,19 @@ class Socket(GameClient):
         """True when the server sends nothing for `timeout` seconds."""
         return await self.comm.receive_nothing(timeout=timeout)
 
-    async def close(self) -> None:
+    async def close(self, code: int = 1000) -> None:
         """The client's side of the close (its leave runs); once, and only if it was opened."""
         if not self.opened or self.disconnected:
             return
         self.disconnected = True
         if self.comm.future.cancelled():  # a receive timed out, and the communicator cancelled it
             return
-        await self.comm.disconnect(timeout=5)
+        await self.comm.disconnect(code=code, timeout=5)
+
+    async def drop(self) -> None:
+        """The connection is lost (1006, as the ASGI server reports a dropped TCP connection):
+        the player goes away, resumable."""
+        await self.close(1006)
 
 
 class LiveSocket(GameClient):

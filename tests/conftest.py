@@ -32,9 +32,13 @@ def clean_redis() -> None:
 
 @pytest.fixture
 async def fresh_hub() -> AsyncIterator[None]:
-    """Each socket test gets a hub with no rooms; it is stopped (players removed) afterwards."""
+    """Each socket test gets a hub with no rooms; it is stopped (players left away) afterwards.
+    No keyframes: a test sees only the StateUpdates its players cause (tests/rooms/test_resume
+    turns them on)."""
+    keyframes, hub.tick.keyframe_every = hub.tick.keyframe_every, 0
     yield
     await hub.stop()
+    hub.tick.keyframe_every = keyframes
 
 
 @pytest.fixture

@@ -27,8 +27,19 @@ class _Seq:
         return "<seq: a positive int>"
 
 
+class _Token:
+    """Equals a resume token: an opaque, non-empty string."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is str and 20 < len(other) <= 512
+
+    def __repr__(self) -> str:
+        return "<resume_token: an opaque string>"
+
+
 SERVER_TIME: Any = _ServerTime()
 SEQ: Any = _Seq()
+TOKEN: Any = _Token()
 
 
 def pong(t: Any) -> dict[str, Any]:
@@ -56,6 +67,7 @@ def limits(max_players: int = 16) -> dict[str, Any]:
         "chat_burst": 3,
         "idle_timeout": 60.0,
         "max_players": max_players,
+        "resume_grace": 20,
     }
 
 
@@ -79,7 +91,40 @@ def welcome(
         "limits": limits(max_players),
         "room_state": room_state,
         "chat_history": chat_history,
+        "resume_token": TOKEN,
     }
+
+
+def resumed(
+    client_id: str,
+    room_id: str,
+    room_state: list[dict[str, Any]],
+    *,
+    missed: list[dict[str, Any]] | None,
+    chat_history: list[dict[str, Any]] | None = None,
+    seq: Any = SEQ,
+    max_players: int = 16,
+    resume_grace: int = 20,
+) -> dict[str, Any]:
+    """A Resumed: recovered with `missed` (its events), or not (missed None) with the room's
+    `chat_history`."""
+    frame = {
+        "type": "Resumed",
+        "protocol": "1.1",
+        "client_id": client_id,
+        "room_id": room_id,
+        "recovered": missed is not None,
+        "server_time": SERVER_TIME,
+        "tick_rate": 20,
+        "seq": seq,
+        "limits": {**limits(max_players), "resume_grace": resume_grace},
+        "room_state": room_state,
+        "missed": missed or [],
+        "resume_token": TOKEN,
+    }
+    if missed is None:
+        frame["chat_history"] = chat_history or []
+    return frame
 
 
 def floats(state: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +155,30 @@ def one_of_each() -> list[str]:
             room_state=[("c", state)],
             chat_history=[protocol.encode_item(item)],
             max_players=16,
+            resume_token="token",
+        ),
+        protocol.resumed(
+            client_id="c",
+            room_id="r",
+            seq=12,
+            room_state=[("c", state)],
+            missed=[
+                protocol.player_joined("r", 8, "c", state).text.encode(),
+                protocol.chat(item, 11, "my-ref").text.encode(),
+            ],
+            chat_history=None,
+            max_players=16,
+            resume_token="token",
+        ),
+        protocol.resumed(
+            client_id="c",
+            room_id="r",
+            seq=12,
+            room_state=[("c", state)],
+            missed=None,
+            chat_history=[protocol.encode_item(item)],
+            max_players=16,
+            resume_token="token",
         ),
         protocol.player_joined("r", 8, "c", state).text,
         protocol.player_left("r", 9, "c").text,

@@ -20,6 +20,7 @@ class ErrorCode(enum.StrEnum):
     CHAT_UNAVAILABLE = "chat_unavailable"
     UNAVAILABLE = "unavailable"
     RATE_LIMITED = "rate_limited"
+    RESUME_FAILED = "resume_failed"
 
 
 ERROR_MEANINGS: dict[ErrorCode, str] = {
@@ -32,6 +33,10 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.CHAT_UNAVAILABLE: "the chat could not be stored or delivered; it was not sent",
     ErrorCode.UNAVAILABLE: "a backing service is unreachable; retry the message shortly",
     ErrorCode.RATE_LIMITED: "over a rate limit; the message was not acted on",
+    ErrorCode.RESUME_FAILED: (
+        "the resume token is invalid, too old, for another player, or already used by a newer "
+        "connection; send a Join"
+    ),
 }
 
 
@@ -40,7 +45,7 @@ class CloseAction(enum.StrEnum):
 
     RECONNECT = "reconnect"  # at once
     BACKOFF = "backoff"  # exponential with full jitter, 0.5 s doubling to 20 s
-    RESUME = "resume"  # reconnect and resume (the resume issue); until then: reconnect
+    RESUME = "resume"  # reconnect (with jitter) and send Resume first
     REFRESH_TOKEN = "refresh_token"  # get a new token, then reconnect
     FIX = "fix"  # do not retry unchanged
     STOP = "stop"  # do not reconnect until the user acts
@@ -65,7 +70,7 @@ class CloseCode(enum.IntEnum):
 A = CloseAction
 CLOSE_CODES: dict[CloseCode, tuple[str, CloseAction]] = {
     CloseCode.NORMAL: ("normal closure", A.STOP),
-    CloseCode.GOING_AWAY: ("the server is shutting down (a deploy's drain)", A.RECONNECT),
+    CloseCode.GOING_AWAY: ("the server is shutting down (a deploy's drain)", A.RESUME),
     CloseCode.INVALID_PAYLOAD: ("a text frame that is not UTF-8", A.FIX),
     CloseCode.POLICY_VIOLATION: ("the client does not read its frames", A.BACKOFF),
     CloseCode.MESSAGE_TOO_BIG: ("a frame larger than max_message_bytes", A.FIX),

@@ -40,6 +40,14 @@ def state_json(state: PlayerState) -> bytes:
     return _encoder.encode(state)
 
 
+_state_decoder = msgspec.json.Decoder(PlayerState)
+
+
+def decode_state(state: bytes) -> PlayerState:
+    """A stored state (state_json's); raises ValueError if it is not one."""
+    return _state_decoder.decode(state)
+
+
 def initial_state(name: str, color: str, spawn: PlayerState | None = None) -> PlayerState:
     """A joiner's state: where the Join's `state` says (its colour if it names one), else the
     origin; the name is always the joined one."""
@@ -105,6 +113,7 @@ def limits(max_players: int) -> dict[str, Any]:
         "chat_burst": settings.WS_CHAT_BURST,
         "idle_timeout": settings.WS_IDLE_TIMEOUT,
         "max_players": max_players,
+        "resume_grace": settings.RESUME_GRACE_SECONDS,
     }
 
 
@@ -116,9 +125,10 @@ def welcome(
     room_state: Players,
     chat_history: list[bytes],
     max_players: int,
+    resume_token: str,
 ) -> str:
     """`chat_history`: Chat items already encoded (encode_item), oldest first; `seq`: the room's
-    event number that the snapshot reflects."""
+    event number that the snapshot reflects; `resume_token`: what a Resume presents."""
     return encode(
         {
             "type": "Welcome",
@@ -131,32 +141,89 @@ def welcome(
             "limits": limits(max_players),
             "room_state": _players(room_state),
             "chat_history": [msgspec.Raw(item) for item in chat_history],
+            "resume_token": resume_token,
         }
     )
 
 
-def player_joined(room_id: str, seq: int, client_id: str, state: bytes) -> RoomEvent:
-    frame = {
-        "type": "PlayerJoined",
-        "room_id": room_id,
-        "seq": seq,
+def resumed(
+    *,
+    client_id: str,
+    room_id: str,
+    seq: int,
+    room_state: Players,
+    missed: list[bytes] | None,
+    chat_history: list[bytes] | None,
+    max_players: int,
+    resume_token: str,
+) -> str:
+    """The answer to a Resume. Recovered (`missed`: the room's event frames after the client's
+    last_seq, in order): the client applies them and is whole. Not recovered (`missed` None):
+    `chat_history` and `room_state` replace what the client had, as after a Welcome."""
+    frame: dict[str, Any] = {
+        "type": "Resumed",
+        "protocol": PROTOCOL_VERSION,
         "client_id": client_id,
-        "state": msgspec.Raw(state),
+        "room_id": room_id,
+        "recovered": missed is not None,
+        "server_time": server_time(),
+        "tick_rate": settings.TICK_RATE,
+        "seq": seq,
+        "limits": limits(max_players),
+        "room_state": _players(room_state),
+        "missed": [msgspec.Raw(event) for event in missed or ()],
+        "resume_token": resume_token,
     }
-    return RoomEvent("PlayerJoined", encode(frame))
+    if missed is None:
+        frame["chat_history"] = [msgspec.Raw(item) for item in chat_history or ()]
+    return encode(frame)
+
+
+class Draft(NamedTuple):
+    """A room event's frame before Redis numbers it: its text up to the `seq`, which comes last,
+    so the script that numbers the event keeps the very frame every client gets (the room's
+    event log, for resume) and the sender completes the same text (`numbered`)."""
+
+    kind: str
+    head: str  # the frame's JSON up to and including `"seq":`
+
+    def numbered(self, seq: int) -> RoomEvent:
+        return RoomEvent(self.kind, f"{self.head}{seq}}}")
+
+
+def _draft(kind: str, frame: dict[str, Any]) -> Draft:
+    text = encode({"type": kind, **frame})
+    return Draft(kind, text[:-1] + ',"seq":')
+
+
+def player_joined_draft(room_id: str, client_id: str, state: bytes) -> Draft:
+    return _draft(
+        "PlayerJoined", {"room_id": room_id, "client_id": client_id, "state": msgspec.Raw(state)}
+    )
+
+
+def player_joined(room_id: str, seq: int, client_id: str, state: bytes) -> RoomEvent:
+    return player_joined_draft(room_id, client_id, state).numbered(seq)
+
+
+def player_left_draft(room_id: str, client_id: str) -> Draft:
+    return _draft("PlayerLeft", {"room_id": room_id, "client_id": client_id})
 
 
 def player_left(room_id: str, seq: int, client_id: str) -> RoomEvent:
-    frame = {"type": "PlayerLeft", "room_id": room_id, "seq": seq, "client_id": client_id}
-    return RoomEvent("PlayerLeft", encode(frame))
+    return player_left_draft(room_id, client_id).numbered(seq)
+
+
+def chat_draft(item: ChatItem, ref: str | None = None) -> Draft:
+    """A Chat frame: the fields of a chat item, the sender's `id` as `ref`, and its seq."""
+    frame: dict[str, Any] = msgspec.structs.asdict(item)
+    if ref is not None:
+        frame["ref"] = ref
+    return _draft("Chat", frame)
 
 
 def chat(item: ChatItem, seq: int, ref: str | None = None) -> RoomEvent:
-    """A Chat frame: the fields of a chat item, its seq, and the sender's `id` as `ref`."""
-    frame: dict[str, Any] = {"type": "Chat", **msgspec.structs.asdict(item), "seq": seq}
-    if ref is not None:
-        frame["ref"] = ref
-    return RoomEvent("Chat", encode(frame))
+    return chat_draft(item, ref).numbered(seq)
 
 
 def state_update(room_id: str, tick: int, players: Players) -> str:
@@ -199,6 +266,7 @@ class Limits(msgspec.Struct, forbid_unknown_fields=True):
     chat_burst: int
     idle_timeout: float
     max_players: int
+    resume_grace: int
 
 
 class PlayerEntry(msgspec.Struct, forbid_unknown_fields=True):
@@ -224,26 +292,27 @@ class Welcome(_Frame, tag="Welcome"):
     limits: Limits
     room_state: list[PlayerEntry]
     chat_history: list[ChatItem]
+    resume_token: str
 
 
 class PlayerJoined(_Frame, tag="PlayerJoined"):
     """Another player entered the room."""
 
     room_id: str
-    seq: int
     client_id: str
     state: PlayerState
+    seq: int
 
 
 class PlayerLeft(_Frame, tag="PlayerLeft"):
     """A player left the room."""
 
     room_id: str
-    seq: int
     client_id: str
+    seq: int
 
 
-class ChatFrame(_Frame, tag="Chat"):
+class ChatFrame(_Frame, tag="Chat", kw_only=True):
     """A chat message, stored; `ref` is the sender's Chat `id`, if it had one."""
 
     id: str
@@ -252,12 +321,32 @@ class ChatFrame(_Frame, tag="Chat"):
     name: str
     message: str
     timestamp: str
-    seq: int
     ref: str | None = None
+    seq: int
+
+
+class Resumed(_Frame, tag="Resumed"):
+    """The answer to a Resume. `recovered`: `missed` holds every room event after the Resume's
+    last_seq, in order, exactly once. Not recovered: the gap could not be filled (too old, or
+    the room's events were lost); `room_state` and `chat_history` replace the client's world."""
+
+    protocol: str
+    client_id: str
+    room_id: str
+    recovered: bool
+    server_time: int
+    tick_rate: int
+    seq: int
+    limits: Limits
+    room_state: list[PlayerEntry]
+    missed: list[PlayerJoined | PlayerLeft | ChatFrame]
+    resume_token: str
+    chat_history: list[ChatItem] | None = None
 
 
 class StateUpdate(_Frame, tag="StateUpdate"):
-    """The states that changed in this tick (`tick`: the same number in every process)."""
+    """The states that changed in this tick (`tick`: the same number in every process); every
+    KEYFRAME_SECONDS, every present player's latest state (a keyframe)."""
 
     room_id: str
     tick: int
@@ -280,4 +369,6 @@ class ErrorFrame(_Frame, tag="Error"):
     ref: str | None = None
 
 
-ServerMessage = Welcome | PlayerJoined | PlayerLeft | ChatFrame | StateUpdate | Pong | ErrorFrame
+ServerMessage = (
+    Welcome | Resumed | PlayerJoined | PlayerLeft | ChatFrame | StateUpdate | Pong | ErrorFrame
+)

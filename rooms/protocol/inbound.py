@@ -23,6 +23,7 @@ URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f-\x9f/$.?#][^\s\x00-\x1f\x7f-\x9f]*\Z
 COORD_LIMIT = 1e6
 CHAT_MAX_CHARS = 500
 REF_MAX_CHARS = 64
+RESUME_TOKEN_MAX_CHARS = 512
 
 # What a pattern means, as an error message says it (clients never see a regular expression).
 PATTERN_WORDS = {
@@ -114,14 +115,22 @@ class Leave(_Message, tag="Leave"):
     """Leave the room (the socket stays open)."""
 
 
+class Resume(_Message, tag="Resume"):
+    """The first message on a new socket after a drop: back into the room of `resume_token`
+    (Welcome's or Resumed's), with every event after `last_seq` (the newest seq seen)."""
+
+    resume_token: Annotated[str, msgspec.Meta(min_length=1, max_length=RESUME_TOKEN_MAX_CHARS)]
+    last_seq: Annotated[int, msgspec.Meta(ge=0)]
+
+
 class Ping(_Message, tag="Ping"):
     """Keepalive (every 15 s is enough); answered with Pong."""
 
     t: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET  # any JSON value, echoed in the Pong
 
 
-Message = Join | Update | Chat | Leave | Ping
-MESSAGE_TYPES = frozenset({"Join", "Update", "Chat", "Leave", "Ping"})
+Message = Join | Update | Chat | Leave | Ping | Resume
+MESSAGE_TYPES = frozenset({"Join", "Update", "Chat", "Leave", "Ping", "Resume"})
 _decoder = msgspec.json.Decoder(Message)
 
 

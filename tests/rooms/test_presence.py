@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from rooms import presence
+from rooms import presence, protocol
 from rooms.presence import Departure, JoinStatus, LeaveStatus
 from signight.redis import get_sync
 
@@ -33,6 +33,12 @@ async def join(
 
 async def leave(room_id: str, client_id: str, owner: str = OWNER) -> Departure:
     return await presence.player_leave(room_id=room_id, client_id=client_id, owner=owner)
+
+
+async def append(room_id: str, item_id: str, item: bytes, *, deadline: float) -> int:
+    """A chat appended as chatting does, its frame drafted from a stand-in item."""
+    draft = protocol.Draft("Chat", '{"type":"Chat","item":' + item.decode() + ',"seq":')
+    return await presence.chat_append(room_id, item_id, item, draft=draft, deadline=deadline)
 
 
 async def clients_in(room_id: str, node_id: str) -> list[str]:
@@ -90,7 +96,7 @@ async def test_chat_is_numbered_with_the_rooms_events_and_kept_for_the_welcome(r
     first = await join(room_id, "a")
     await presence.chat_fill(room_id, [])  # the first Welcome seeded the history from MongoDB
     assert (
-        await presence.chat_append(room_id, uuid.uuid4().hex, b'{"m":1}', deadline=time.time() + 5)
+        await append(room_id, uuid.uuid4().hex, b'{"m":1}', deadline=time.time() + 5)
         == first.seq + 1
     )
     later = await join(room_id, "b")
@@ -102,7 +108,7 @@ async def test_a_chat_is_not_kept_in_a_history_that_redis_lost(room_id) -> None:
     chat): a history restarted by the chat would hide every older message."""
     first = await join(room_id, "a")
     assert (
-        await presence.chat_append(room_id, uuid.uuid4().hex, b'{"m":1}', deadline=time.time() + 5)
+        await append(room_id, uuid.uuid4().hex, b'{"m":1}', deadline=time.time() + 5)
         == first.seq + 1
     )
     assert (await join(room_id, "b")).chat is None
@@ -112,10 +118,7 @@ async def test_a_chat_appended_after_its_deadline_is_not_kept_nor_numbered(room_
     """A command held up in a partition runs late: its sender was told the chat failed."""
     first = await join(room_id, "a")
     await presence.chat_fill(room_id, [])
-    assert (
-        await presence.chat_append(room_id, uuid.uuid4().hex, b'{"m":1}', deadline=time.time() - 1)
-        == 0
-    )
+    assert await append(room_id, uuid.uuid4().hex, b'{"m":1}', deadline=time.time() - 1) == 0
     later = await join(room_id, "b")
     assert (later.seq, later.chat) == (first.seq + 1, [])
 
@@ -210,6 +213,6 @@ async def test_a_chat_appended_twice_is_kept_once_under_one_number(room_id) -> N
     await join(room_id, "a")
     await presence.chat_fill(room_id, [])
     item_id = uuid.uuid4().hex
-    seq = await presence.chat_append(room_id, item_id, b'{"m":1}', deadline=time.time() + 5)
-    assert await presence.chat_append(room_id, item_id, b'{"m":1}', deadline=time.time() + 5) == seq
+    seq = await append(room_id, item_id, b'{"m":1}', deadline=time.time() + 5)
+    assert await append(room_id, item_id, b'{"m":1}', deadline=time.time() + 5) == seq
     assert (await join(room_id, "b")).chat == [b'{"m":1}']

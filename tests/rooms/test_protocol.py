@@ -140,6 +140,8 @@ def test_every_frame_the_builders_make_is_a_published_server_message() -> None:
     kinds = [type(decoder.decode(frame)).__name__ for frame in sent]
     assert kinds == [
         "Welcome",
+        "Resumed",
+        "Resumed",
         "PlayerJoined",
         "PlayerLeft",
         "ChatFrame",

@@ -26,9 +26,10 @@ logger = logging.getLogger("signight.serve")
 class GracefulServer(uvicorn.Server):
     """uvicorn, with the shutdown a game server needs (docs/operations.md, "Graceful shutdown").
 
-    On the first SIGTERM/SIGINT: readiness turns 503 and new sockets are refused at once; after
-    SHUTDOWN_DRAIN_SECONDS the drain hooks run (every client gets close 1001 "reconnect"; their
-    leave handlers and any chat being persisted finish); then uvicorn's own shutdown runs, whose
+    On the first SIGTERM/SIGINT: readiness turns 503 and new sockets are refused at once; the
+    drain hooks hand the sockets over within SHUTDOWN_DRAIN_SECONDS (every client gets close
+    1001 "resume" at its own moment in it, so they do not all resume elsewhere at once; their
+    handlers and any chat being persisted finish); then uvicorn's own shutdown runs, whose
     lifespan shutdown runs the shutdown hooks (the room hub removes what is left of this node
     from Redis), and the process exits 0. A second signal forces the exit.
     """
@@ -51,8 +52,8 @@ class GracefulServer(uvicorn.Server):
 
     async def _drain(self) -> None:
         try:
-            await asyncio.sleep(settings.SHUTDOWN_DRAIN_SECONDS)
-            await lifecycle.drain()  # the apps' drain hooks: every socket gets 1001
+            period = settings.SHUTDOWN_DRAIN_SECONDS
+            await asyncio.gather(asyncio.sleep(period), lifecycle.drain(period))
         except Exception:
             logger.exception("drain failed")
         finally:
