@@ -43,7 +43,7 @@ end
 local function node_of(owner)
   return string.match(owner, '^[^/]+')
 end
-local function uncount(nodes, node_clients, owner, client)
+local function uncount(nodes, owner, client)
   if owner == AWAY then
     return
   end
@@ -89,7 +89,7 @@ elseif current then
   if current == AWAY then
     redis.call('ZREM', KEYS[10], ARGV[5] .. '|' .. ARGV[1])
   end
-  uncount(KEYS[3], KEYS[5], current, ARGV[1])
+  uncount(KEYS[3], current, ARGV[1])
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('HINCRBY', KEYS[3], ARGV[6], 1)
   redis.call('HSET', KEYS[5], ARGV[1], ARGV[5])
@@ -147,7 +147,7 @@ elseif current then
   if current ~= ARGV[4] then
     previous = current
   end
-  uncount(KEYS[3], KEYS[5], current, ARGV[1])
+  uncount(KEYS[3], current, ARGV[1])
 else
   if ARGV[15] ~= 'readd' and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[7]) then
     return {-1, 0, 0, {}, 0, {}, {}, '', ''}
@@ -198,7 +198,7 @@ end
 if (ARGV[3] == '1' and node_of(current) ~= ARGV[2]) or (ARGV[3] ~= '1' and current ~= ARGV[2]) then
   return 0
 end
-uncount(KEYS[2], KEYS[3], current, ARGV[1])
+uncount(KEYS[2], current, ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], AWAY)
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5] .. '|' .. ARGV[1])
 return 1
@@ -214,21 +214,18 @@ LEAVE = (
     _PRELUDE
     + """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
-if not current then
-  return 0
-end
 if ARGV[4] == 'away' then
+  redis.call('ZREM', KEYS[10], ARGV[2] .. '|' .. ARGV[1])
   if current ~= AWAY then
     return 0
   end
-  redis.call('ZREM', KEYS[10], ARGV[2] .. '|' .. ARGV[1])
-elseif current == AWAY then
+elseif not current or current == AWAY then
   return 0
 elseif (ARGV[4] == 'node' and node_of(current) ~= ARGV[3])
     or (ARGV[4] == 'owner' and current ~= ARGV[3]) then
   return 0
 end
-uncount(KEYS[3], KEYS[5], current, ARGV[1])
+uncount(KEYS[3], current, ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 if ARGV[8] == '1' then

@@ -73,7 +73,7 @@ async def test_ctrl_c_closes_every_client_with_1001_and_exits_cleanly(
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
         1001,
-        "server shutting down; reconnect",
+        "server shutting down; resume",
     )
     assert proc.wait(30) == 0
     log = (tmp_path / "make-run.log").read_text()

@@ -80,9 +80,12 @@ async def test_a_room_spans_two_processes(two_servers, room_id, live_players) ->
     assert two.player_count(room_id) == 0
 
 
-async def test_players_of_a_killed_process_leave_within_30_seconds(
+async def test_players_of_a_killed_process_leave_within_35_seconds(
     two_servers, room_id, live_players
 ) -> None:
+    """With the default timings: the reaper finds the dead process within PRESENCE_TTL_SECONDS
+    (10) and leaves its players away; nobody resumes them, so after RESUME_GRACE_SECONDS (20)
+    the room is told, each once: no ghost outlives TTL + grace + 5 s."""
     survivor_server, doomed_server = two_servers
     survivor = await live_players.connect(survivor_server.ws_url)
     await survivor.join(room_id, "Survivor")
@@ -95,7 +98,7 @@ async def test_players_of_a_killed_process_leave_within_30_seconds(
     killed_at = time.monotonic()
     gone = set()
     while len(gone) < 3:
-        left = await survivor.recv_type("PlayerLeft", timeout=30 - (time.monotonic() - killed_at))
+        left = await survivor.recv_type("PlayerLeft", timeout=35 - (time.monotonic() - killed_at))
         gone.add(left["client_id"])
     assert gone == {c.client_id for c in doomed}
     assert survivor_server.player_count(room_id) == 1

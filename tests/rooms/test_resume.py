@@ -151,9 +151,7 @@ async def test_a_token_resumes_once_two_resumers_at_once_get_one_player(
     first, second = await players.connect(), await players.connect()
 
     await asyncio.gather(first.send(resume(welcome_b)), second.send(resume(welcome_b)))
-    answers = sorted(
-        [(await first.recv())["type"], (await second.recv())["type"]], key=lambda t: t
-    )
+    answers = sorted([(await first.recv())["type"], (await second.recv())["type"]], key=lambda t: t)
 
     assert answers == ["Error", "Resumed"]
     assert presence.room_counts().count((room_id, 2)) == 1
