@@ -362,3 +362,27 @@ async def test_a_second_connection_with_the_same_token_replaces_the_first(room_i
         [client_id_for("alice"), client_id_for("bob")]
     )
     assert await watcher.nothing_more(0.5), "neither PlayerLeft nor PlayerJoined"
+
+
+async def test_an_authenticated_resume_needs_a_token_of_the_same_subject(room_id, players) -> None:
+    """A resume token is bound to its player: presented with another subject's JWT it is
+    refused (the socket stays open); with the same subject's, on a new socket, it resumes."""
+    with override_settings(WS_AUTH_REQUIRED=True):
+        watcher = await players.connect(bearer=hs256(sub="bob", name="Bob"))
+        await watcher.join(room_id)
+        alice = await players.connect(bearer=hs256(sub="alice", name="Alice"))
+        welcome = await alice.join(room_id)
+        await watcher.recv_type("PlayerJoined")
+        await alice.drop()
+        resume = {"type": "Resume", "resume_token": welcome["resume_token"], "last_seq": 0}
+
+        mallory = await players.connect(bearer=hs256(sub="mallory", name="Mallory"))
+        await mallory.send(resume)
+        assert await mallory.recv() == frames.error(
+            "resume_failed", "the resume token is for another player"
+        )
+        again = await players.connect(bearer=hs256(sub="alice", name="Alice"))
+        await again.send({**resume, "last_seq": welcome["seq"]})
+        resumed = await again.recv_type("Resumed")
+    assert (resumed["client_id"], resumed["recovered"]) == (client_id_for("alice"), True)
+    assert await watcher.nothing_more(0.3)
