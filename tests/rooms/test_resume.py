@@ -30,6 +30,16 @@ def resume(welcome: dict[str, Any], last_seq: int | None = None) -> dict[str, An
     }
 
 
+async def one_away(players: Players, room_id: str) -> tuple[Socket, dict[str, Any], dict[str, Any]]:
+    """A and B in the room, B dropped (away): A's socket, A's Welcome and B's (its token)."""
+    a, b = await players.connect(), await players.connect()
+    welcome_a = await a.join(room_id, "A")
+    welcome_b = await b.join(room_id, "B")
+    await a.recv_type("PlayerJoined")
+    await b.drop()
+    return a, welcome_a, welcome_b
+
+
 async def say(socket: Socket, text: str) -> dict[str, Any]:
     """A chat, and its echo (the stored Chat frame every member gets)."""
     await socket.send({"type": "Chat", "message": text})
@@ -68,11 +78,7 @@ async def test_a_dropped_player_stays_in_the_room_away_and_nobody_is_told(
 async def test_a_resume_brings_back_every_event_missed_in_order_and_nobody_sees_it_leave(
     players: Players, room_id: str
 ) -> None:
-    a, b = await players.connect(), await players.connect()
-    welcome_a = await a.join(room_id, "A")
-    welcome_b = await b.join(room_id, "B")
-    await a.recv_type("PlayerJoined")
-    await b.drop()
+    a, welcome_a, welcome_b = await one_away(players, room_id)
     chat = await say(a, "while you were away")
     c = await players.connect()
     welcome_c = await c.join(room_id, "C")
@@ -104,11 +110,7 @@ async def test_a_resume_brings_back_every_event_missed_in_order_and_nobody_sees_
 async def test_events_after_the_resume_arrive_live_exactly_once(
     players: Players, room_id: str
 ) -> None:
-    a, b = await players.connect(), await players.connect()
-    await a.join(room_id, "A")
-    welcome_b = await b.join(room_id, "B")
-    await a.recv_type("PlayerJoined")
-    await b.drop()
+    a, _, welcome_b = await one_away(players, room_id)
     again = await players.connect()
     await again.send(resume(welcome_b))
     resumed = await again.recv_type("Resumed")
@@ -143,11 +145,7 @@ async def test_a_resume_from_a_socket_already_in_a_room_is_refused(
 async def test_a_token_resumes_once_two_resumers_at_once_get_one_player(
     players: Players, room_id: str
 ) -> None:
-    a, b = await players.connect(), await players.connect()
-    await a.join(room_id, "A")
-    welcome_b = await b.join(room_id, "B")
-    await a.recv_type("PlayerJoined")
-    await b.drop()
+    a, _, welcome_b = await one_away(players, room_id)
     first, second = await players.connect(), await players.connect()
 
     await asyncio.gather(first.send(resume(welcome_b)), second.send(resume(welcome_b)))
@@ -172,11 +170,7 @@ async def test_past_the_grace_the_room_gets_one_player_left_and_a_late_resume_st
     players: Players, room_id: str, settings: Any
 ) -> None:
     settings.RESUME_GRACE_SECONDS = 1
-    a, b = await players.connect(), await players.connect()
-    welcome_a = await a.join(room_id, "A")
-    welcome_b = await b.join(room_id, "B")
-    await a.recv_type("PlayerJoined")
-    await b.drop()
+    a, welcome_a, welcome_b = await one_away(players, room_id)
 
     left = await a.recv_type("PlayerLeft", timeout=5)  # the hub's housekeeping, every second
     assert left == frames.left(room_id, welcome_b["client_id"])
@@ -199,11 +193,7 @@ async def test_a_gap_older_than_the_rooms_history_is_not_recovered(
     players: Players, room_id: str, settings: Any
 ) -> None:
     settings.RESUME_HISTORY = 10
-    a, b = await players.connect(), await players.connect()
-    await a.join(room_id, "A")
-    welcome_b = await b.join(room_id, "B")
-    await a.recv_type("PlayerJoined")
-    await b.drop()
+    a, _, welcome_b = await one_away(players, room_id)
     for n in range(11):  # eleven events while it is away: the oldest one is no longer kept
         await presence.player_join(
             room_id=room_id,
@@ -227,11 +217,7 @@ async def test_a_gap_older_than_the_rooms_history_is_not_recovered(
 async def test_a_room_whose_events_redis_lost_is_not_recovered_never_partially(
     players: Players, room_id: str, lost: str
 ) -> None:
-    a, b = await players.connect(), await players.connect()
-    await a.join(room_id, "A")
-    welcome_b = await b.join(room_id, "B")
-    await a.recv_type("PlayerJoined")
-    await b.drop()
+    a, _, welcome_b = await one_away(players, room_id)
     parts = ["seq", "meta", "events"] if lost == "events" else ["seq", "meta", "events", "players"]
     get_sync().delete(*(f"sn:room:{room_id}:{part}" for part in parts))
     await say(a, "after the loss")  # numbered in a new epoch
@@ -247,11 +233,7 @@ async def test_a_room_whose_events_redis_lost_is_not_recovered_never_partially(
 async def test_a_resumed_player_that_leaves_is_seen_leaving_once(
     players: Players, room_id: str
 ) -> None:
-    a, b = await players.connect(), await players.connect()
-    await a.join(room_id, "A")
-    welcome_b = await b.join(room_id, "B")
-    await a.recv_type("PlayerJoined")
-    await b.drop()
+    a, _, welcome_b = await one_away(players, room_id)
     again = await players.connect()
     await again.send(resume(welcome_b))
     await again.recv_type("Resumed")
