@@ -533,9 +533,11 @@ class RoomHub:
 
 async def _abandon(room_id: str, client_id: str, node_id: str) -> bool:
     """A dead process's player goes away: it may resume elsewhere within the grace."""
-    return await presence.player_away(
+    went = await presence.player_away(
         room_id=room_id, client_id=client_id, node_id=node_id, deadline=away_deadline()
     )
+    metrics.PLAYERS_AWAY.inc(went)
+    return went
 
 
 hub = RoomHub()

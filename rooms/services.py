@@ -15,7 +15,8 @@ from rooms import broadcast, chatting, presence, protocol, tokens
 from rooms.hub import away_deadline, hub, player_remove
 from rooms.models import Room
 from rooms.session import Connection, PlayerSession
-from signight.errors import DomainError
+from signight import metrics
+from signight.errors import BACKING_SERVICE_ERRORS, DomainError
 
 logger = logging.getLogger(__name__)
 E = protocol.ErrorCode
@@ -165,6 +166,15 @@ async def room_resume(*, session: PlayerSession, token: str, last_seq: int) -> N
     with Resumed: recovered (every event after `last_seq`, from the room's log) if it was away
     or held by a socket not yet known dead; else, like a Welcome, the whole room (joined anew,
     with PlayerJoined, if it had left). A bad, spent or foreign token: resume_failed."""
+    try:
+        recovered = await _resume(session, token, last_seq)
+    except DomainError as refused:
+        metrics.RESUMES.labels(f"refused_{refused.code}").inc()
+        raise
+    metrics.RESUMES.labels("recovered" if recovered else "reset").inc()
+
+
+async def _resume(session: PlayerSession, token: str, last_seq: int) -> bool:
     claims = tokens.resume_token_read(token)
     if session.authenticated and claims.client_id != session.client_id:
         raise DomainError("the resume token is for another player", code=E.RESUME_FAILED)
@@ -193,13 +203,14 @@ async def room_resume(*, session: PlayerSession, token: str, last_seq: int) -> N
         raise DomainError(f"room {room_id} is full ({room.max_players} players)", code=E.ROOM_FULL)
     if not session.authenticated:
         session.adopt(claims.client_id)
-    if resumed.previous is not None:  # a socket of this player not yet known to be dead
-        await _replace(resumed.previous, session)
     state = dict(resumed.room_state).get(claims.client_id, fresh)
     await _enter_resumed(session, room, claims, sid, state, resumed)
+    if resumed.previous is not None:  # a socket of this player not yet known to be dead
+        await _replace(resumed.previous, session)
     if resumed.status is presence.JoinStatus.JOINED:
         frame = protocol.player_joined(room_id, resumed.seq, claims.client_id, fresh)
         await broadcast.event(room_id, frame, seq=resumed.seq, exclude=session.client_id)
+    return resumed.recovered
 
 
 async def _enter_resumed(
@@ -248,12 +259,17 @@ def _color_of(state: bytes, default: str) -> str:
 
 
 async def _replace(previous: str, session: PlayerSession) -> None:
-    """Close the connection a Resume took the player from (4410), here or on its process."""
+    """Close the connection a Resume took the player from (4410), here or on its process. If
+    Redis cannot carry the word, that socket is dead anyway (it would have noticed), and its
+    removals are conditional on an owner it no longer is."""
     node_id, _, connection_id = previous.partition("/")
     if node_id != hub.node_id:
-        await hub.nodes.send_replace(
-            node_id, client_id=session.client_id, connection_id=connection_id
-        )
+        try:
+            await hub.nodes.send_replace(
+                node_id, client_id=session.client_id, connection_id=connection_id
+            )
+        except BACKING_SERVICE_ERRORS as exc:
+            logger.warning("could not tell node %s its socket was replaced: %s", node_id, exc)
         return
     for older in hub.connections_of(session.client_id, besides=None):
         if older.session.connection_id == connection_id:
@@ -269,12 +285,13 @@ async def room_leave(*, session: PlayerSession, away: bool = False) -> None:
         return
     await hub.leave(room_id, session.client_id, session)
     if away:
-        await presence.player_away(
+        went = await presence.player_away(
             room_id=room_id,
             client_id=session.client_id,
             owner=hub.owner(session),
             deadline=away_deadline(),
         )
+        metrics.PLAYERS_AWAY.inc(went)
     else:
         await player_remove(room_id, session.client_id, owner=hub.owner(session))
 

@@ -40,6 +40,17 @@ ERRORS = Counter(
 CHAT_PERSISTED = Counter(
     "signight_chat_messages_persisted", "Chat messages written to MongoDB", registry=registry
 )
+RESUMES = Counter(
+    "signight_resumes",
+    "Resumes answered: recovered (missed nothing), reset (the whole room instead), or refused",
+    ["outcome"],
+    registry=registry,
+)
+PLAYERS_AWAY = Counter(
+    "signight_players_away",
+    "Players left away (resumable): their socket ended without a Leave, or their process died",
+    registry=registry,
+)
 TICK_SECONDS = Histogram(
     "signight_tick_duration_seconds",
     "Time to deliver one tick's StateUpdate frames to local sockets",

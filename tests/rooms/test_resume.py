@@ -30,6 +30,20 @@ def resume(welcome: dict[str, Any], last_seq: int | None = None) -> dict[str, An
     }
 
 
+def away_count() -> float:
+    from signight import metrics
+
+    return metrics.registry.get_sample_value("signight_players_away_total") or 0.0
+
+
+def metrics_text() -> str:
+    from prometheus_client import generate_latest
+
+    from signight import metrics
+
+    return generate_latest(metrics.registry).decode()
+
+
 async def one_away(players: Players, room_id: str) -> tuple[Socket, dict[str, Any], dict[str, Any]]:
     """A and B in the room, B dropped (away): A's socket, A's Welcome and B's (its token)."""
     a, b = await players.connect(), await players.connect()
@@ -66,10 +80,12 @@ async def test_a_dropped_player_stays_in_the_room_away_and_nobody_is_told(
     welcome_b = await b.join(room_id, "B")
     await a.recv_type("PlayerJoined")
 
+    away_before = away_count()
     await b.drop()
 
     assert await a.nothing_more(0.5), "no PlayerLeft for an away player"
     assert presence.room_counts().count((room_id, 2)) == 1, "it still counts"
+    assert away_count() > away_before
     c = await players.connect()
     welcome_c = await c.join(room_id, "C")
     assert welcome_b["client_id"] in {p["client_id"] for p in welcome_c["room_state"]}
@@ -99,6 +115,7 @@ async def test_a_resume_brings_back_every_event_missed_in_order_and_nobody_sees_
         seq=left_c["seq"],
     )
     assert resumed["resume_token"] != welcome_b["resume_token"], "a new token for the new socket"
+    assert 'signight_resumes_total{outcome="recovered"}' in metrics_text()
     assert welcome_c["client_id"] not in {p["client_id"] for p in resumed["room_state"]}
     assert await a.nothing_more(0.3), "no PlayerJoined: the room never saw it leave"
 
