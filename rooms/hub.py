@@ -96,6 +96,13 @@ async def player_remove(
     return departure
 
 
+def drain_schedule(count: int, period: float, rng: random.Random | None = None) -> list[float]:
+    """When (seconds into a drain of `period`) each of `count` sockets is closed: one in each of
+    `count` equal slots, at a random moment in its slot (spread evenly, with jitter)."""
+    draw = (rng or random).random
+    return [period * (slot + draw()) / count for slot in range(count)]
+
+
 def away_deadline() -> float:
     """When a player whose socket ends now stops being resumable (Unix seconds)."""
     return time.time() + settings.RESUME_GRACE_SECONDS
@@ -157,15 +164,15 @@ class RoomHub:
 
     async def drain(self, period: float, code: int, reason: str) -> None:
         """Hand every socket over within `period` seconds: each is closed at its own moment in
-        it (spread evenly, with jitter), so a pod's players do not all resume elsewhere at once;
-        sockets still open at the end are closed then."""
+        it (drain_schedule), so a pod's players do not all resume elsewhere at once; sockets
+        still open at the end are closed then."""
         connections = list(self._connections)
         random.shuffle(connections)
-        start, count = time.monotonic(), len(connections)
+        start = time.monotonic()
         closing: list[asyncio.Task[None]] = []
-        for index, connection in enumerate(connections):
-            due = start + period * (index + random.random()) / count
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+        schedule = drain_schedule(len(connections), period)
+        for connection, due in zip(connections, schedule, strict=True):
+            await asyncio.sleep(max(0.0, start + due - time.monotonic()))
             closing.append(asyncio.create_task(connection.close_with(code, reason)))
         await asyncio.gather(*closing, return_exceptions=True)
         await self.close_all(code, reason)
