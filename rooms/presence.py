@@ -95,11 +95,17 @@ CHAT_REF_PENDING_SECONDS = 30  # a claimed `id` being stored (<= 5 s) and delive
 _SEEDED = b""  # the marker item chat_fill puts first; readers skip it
 
 
+# A half-open socket is found dead by the WebSocket keepalive (ping 20 s + timeout 20 s) at the
+# latest; the events sent into it meanwhile are missed too.
+LOG_MARGIN_SECONDS = 60
+
+
 def _log_terms() -> list[EncodableT]:
     """How many events a room keeps for resume, and how long its log outlives its last event:
-    long enough for any player that can still resume (reaped after PRESENCE_TTL_SECONDS, then
-    the grace)."""
-    ttl = settings.RESUME_GRACE_SECONDS + settings.PRESENCE_TTL_SECONDS + 30
+    long enough for any player that can still resume (a socket found dead by the keepalive, or
+    reaped after PRESENCE_TTL_SECONDS, then the grace). An expired log is never read as empty:
+    a Resume with a gap then is not recovered."""
+    ttl = settings.RESUME_GRACE_SECONDS + settings.PRESENCE_TTL_SECONDS + LOG_MARGIN_SECONDS
     return [settings.RESUME_HISTORY, ttl]
 
 

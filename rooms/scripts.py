@@ -170,6 +170,9 @@ end
 local meta = redis.call('HMGET', KEYS[9], 'epoch', 'floor')
 local last = tonumber(ARGV[8])
 local recovered = status == 3 and meta[1] == ARGV[9] and last >= tonumber(meta[2]) and last <= seq
+if recovered and last < seq and redis.call('EXISTS', KEYS[8]) == 0 then
+  recovered = false  -- the log expired: what came after last_seq is no longer known
+end
 local missed = {}
 local cached = 0
 local chat = {}

@@ -157,6 +157,7 @@ def _resume_token(session: PlayerSession, epoch: str) -> str:
         epoch=epoch,
         name=session.name,
         color=session.color,
+        authenticated=session.authenticated,
     )
     return tokens.resume_token_issue(claims)
 
@@ -176,7 +177,7 @@ async def room_resume(*, session: PlayerSession, token: str, last_seq: int) -> N
 
 async def _resume(session: PlayerSession, token: str, last_seq: int) -> bool:
     claims = tokens.resume_token_read(token)
-    if session.authenticated and claims.client_id != session.client_id:
+    if (session.authenticated or claims.authenticated) and claims.client_id != session.client_id:
         raise DomainError("the resume token is for another player", code=E.RESUME_FAILED)
     if session.room_id is not None:
         raise DomainError("resume from a new socket, before any Join", code=E.RESUME_FAILED)

@@ -26,6 +26,7 @@ class ResumeClaims:
     epoch: str  # the room's event epoch when it was issued
     name: str
     color: str
+    authenticated: bool = False  # issued to a socket with a JWT: only a JWT may resume it
 
 
 def new_session_id() -> str:
@@ -40,6 +41,7 @@ def resume_token_issue(claims: ResumeClaims) -> str:
         "e": claims.epoch,
         "n": claims.name,
         "k": claims.color,
+        "a": int(claims.authenticated),
     }
     return signing.dumps(payload, salt=SALT, compress=True)
 
@@ -55,6 +57,7 @@ def resume_token_read(token: str) -> ResumeClaims:
             epoch=str(payload["e"]),
             name=str(payload["n"]),
             color=str(payload["k"]),
+            authenticated=bool(payload.get("a")),
         )
     except signing.SignatureExpired:
         raise _failed("the resume token is too old; send a Join") from None

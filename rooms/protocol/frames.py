@@ -341,7 +341,7 @@ class Resumed(_Frame, tag="Resumed"):
     room_state: list[PlayerEntry]
     missed: list[PlayerJoined | PlayerLeft | ChatFrame]
     resume_token: str
-    chat_history: list[ChatItem] | None = None
+    chat_history: list[ChatItem] | msgspec.UnsetType = msgspec.UNSET  # only when not recovered
 
 
 class StateUpdate(_Frame, tag="StateUpdate"):

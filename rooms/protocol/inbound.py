@@ -23,7 +23,7 @@ URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f-\x9f/$.?#][^\s\x00-\x1f\x7f-\x9f]*\Z
 COORD_LIMIT = 1e6
 CHAT_MAX_CHARS = 500
 REF_MAX_CHARS = 64
-RESUME_TOKEN_MAX_CHARS = 512
+RESUME_TOKEN_MAX_CHARS = 1024
 
 # What a pattern means, as an error message says it (clients never see a regular expression).
 PATTERN_WORDS = {

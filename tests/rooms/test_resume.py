@@ -9,11 +9,13 @@ Across processes, drains and crashes: tests/faults/test_resume_across_processes.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
+from unittest import mock
 
 import pytest
 
-from rooms import presence
+from rooms import presence, tokens
 from rooms.hub import hub
 from signight.redis import get_sync
 from tests import frames
@@ -147,6 +149,19 @@ async def test_an_invalid_token_gets_resume_failed_and_the_socket_stays_open_for
         "resume_failed", "the resume token is not valid; send a Join"
     )
     assert (await socket.join(room_id, "A"))["type"] == "Welcome"
+
+
+async def test_a_token_older_than_a_day_gets_resume_failed(players: Players, room_id: str) -> None:
+    claims = tokens.ResumeClaims(
+        client_id="c", room_id=room_id, sid="s", epoch="1", name="A", color="#00FF00"
+    )
+    with mock.patch("time.time", return_value=time.time() - tokens.MAX_AGE_SECONDS - 60):
+        old = tokens.resume_token_issue(claims)
+    socket = await players.connect()
+    await socket.send({"type": "Resume", "resume_token": old, "last_seq": 0})
+    assert await socket.recv() == frames.error(
+        "resume_failed", "the resume token is too old; send a Join"
+    )
 
 
 async def test_a_resume_from_a_socket_already_in_a_room_is_refused(

@@ -386,3 +386,20 @@ async def test_an_authenticated_resume_needs_a_token_of_the_same_subject(room_id
         resumed = await again.recv_type("Resumed")
     assert (resumed["client_id"], resumed["recovered"]) == (client_id_for("alice"), True)
     assert await watcher.nothing_more(0.3)
+
+
+async def test_an_authenticated_players_resume_token_needs_a_jwt_even_where_auth_is_optional(
+    room_id, players
+) -> None:
+    with override_settings(WS_AUTH_REQUIRED=False):
+        alice = await players.connect(bearer=hs256(sub="alice", name="Alice"))
+        welcome = await alice.join(room_id)
+        assert welcome["client_id"] == client_id_for("alice")
+        await alice.drop()
+        anonymous = await players.connect()
+        await anonymous.send(
+            {"type": "Resume", "resume_token": welcome["resume_token"], "last_seq": 0}
+        )
+        assert await anonymous.recv() == frames.error(
+            "resume_failed", "the resume token is for another player"
+        )
