@@ -896,9 +896,13 @@ export class SignightClient {
 
   // --- sending in a room ------------------------------------------------------------------------
 
-  /** Back in a room: the held state, and every chat not yet sent on this socket. */
+  /**
+   * Back in a room: the held state, and every chat not yet sent on this socket; and a Ping, as
+   * the one sent on opening waited behind the Join or Resume (a slow sample of the clock).
+   */
   _resumeSending() {
     if (!this._inRoom()) return;
+    this._ping();
     this._scheduleUpdate();
     for (const [id, pending] of this._chats) {
       if (pending.gen !== this._gen) this._sendChat(id, pending);
