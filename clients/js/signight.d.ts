@@ -105,9 +105,12 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 export interface ClientOptions {
   /** A JWT access token, sent as the subprotocol pair `["bearer", token]`. */
   token?: string;
-  /** Called for a fresh token: before the first socket if `token` is missing, on close 4401, and
-   * once when a socket fails before it opened (1006: behind the mesh, a refused token). */
-  getToken?: () => string | Promise<string>;
+  /**
+   * Called for a fresh token: before the first socket if `token` is missing, on close 4401, and
+   * once when a socket fails before it opened (1006: behind the mesh, a refused token). null:
+   * connect without one.
+   */
+  getToken?: () => string | null | Promise<string | null>;
   /** The WebSocket class; default `globalThis.WebSocket` (Node 20: pass `ws`'s). */
   WebSocket?: WebSocketConstructor;
   /** The default name and colour (`#RRGGBB`) of join(). */

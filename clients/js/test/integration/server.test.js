@@ -214,6 +214,27 @@ test('a Pong gives the round trip and the clock offset (same machine: about 0)',
   assert.ok(Math.abs(client.serverNow() - Date.now()) < 50 + client.rtt);
 });
 
+test('a refused token (subprotocol carrier) closes with 4401: the client asks getToken and reconnects with its answer', async () => {
+  // This server runs without WS_AUTH_REQUIRED: a bad token is still refused, and no token at
+  // all (getToken's answer here) is let in.
+  const getToken = async () => {
+    getToken.calls += 1;
+    return null;
+  };
+  getToken.calls = 0;
+  const client = connect({ token: 'not.a.jwt', getToken, random: () => 0 });
+  const statuses = record(client, 'status');
+
+  const welcome = await client.join(roomId(), { name: 'Ada' });
+
+  assert.equal(welcome.type, 'Welcome');
+  assert.equal(getToken.calls, 1);
+  const refused = statuses.find((s) => s.status === 'reconnecting');
+  assert.equal(refused.code, 4401);
+  assert.equal(refused.action, 'refresh_token');
+  assert.match(refused.reason, /^invalid token/);
+});
+
 test('close() leaves at once: the other player gets PlayerLeft', async () => {
   const room = roomId();
   const ada = connect();
