@@ -22,10 +22,10 @@ import pytest
 import redis
 from websockets.exceptions import ConnectionClosed
 
-from rooms.presence import AWAY_KEY, NODES_KEY, PREFIX
+from rooms.presence import AWAY_KEY, NODES_KEY
 from tests import frames
 from tests.clients import LivePlayers
-from tests.faults.checks import answering, history, members, room_is
+from tests.faults.checks import answering, away, history, members, room_is
 from tests.faults.cluster import FAST, SETTLED
 from tests.faults.players import RECOVERY, Player, chat_crosses, connect, state_crosses
 from tests.faults.timing import record, since
@@ -39,7 +39,6 @@ GRACE = 15
 resumable once it has been."""
 SHORT_GRACE = 2  # for the test whose player does not come back in time
 DRAIN = "server shutting down; resume"  # signight.lifecycle.DRAIN_REASON (protocol.md)
-AWAY = b"~"  # the owner Redis lists for an away player (rooms.scripts.AWAY)
 QUIET = 2.0  # how long a player is watched for an event that must not come
 
 
@@ -124,8 +123,7 @@ async def back(
 async def redis_lists_away(live: redis.Redis, room_id: str, client_id: str) -> None:
     """Wait until Redis lists the player in its room as away (its socket's end was handled,
     or its dead process was reaped)."""
-    key = f"{PREFIX}room:{room_id}:players"
-    await until(lambda: live.hget(key, client_id) == AWAY, f"{client_id} never went away")
+    await until(lambda: client_id in away(live, room_id), f"{client_id} never went away")
 
 
 async def until(check: Callable[[], object], what: str) -> None:
@@ -172,10 +170,10 @@ async def test_a_dropped_player_resumes_on_the_other_process_having_missed_nothi
 
     cut.reset()  # a TCP RST both ways: no close frame
     assert await alice.closed() == (1006, "")
-    away = [await carol.say("while away 1"), await bob.say("while away 2")]
-    away.append(await carol.say("while away 3"))
+    while_away = [await carol.say("while away 1"), await bob.say("while away 2")]
+    while_away.append(await carol.say("while away 3"))
     for watcher in (bob, carol):
-        for chat in away:
+        for chat in while_away:
             if chat["id"] not in watcher.chats:
                 await watcher.recv_type("Chat", id=chat["id"])
 
@@ -183,7 +181,7 @@ async def test_a_dropped_player_resumes_on_the_other_process_having_missed_nothi
     again, resumed = await back(live_players, two.ws_url, alice)
     record("TCP drop: a new socket elsewhere -> Resumed", since(resuming_at))
     assert sorted_room(resumed) == resumed_frame(
-        alice, room_of(alice, bob, carol), missed=away, seq=away[-1]["seq"]
+        alice, room_of(alice, bob, carol), missed=while_away, seq=while_away[-1]["seq"]
     )
 
     await state_crosses(again, bob, 7)  # its next Update reaches both processes
