@@ -13,6 +13,7 @@ On one process: tests/rooms/test_resume.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ import pytest
 import redis
 from websockets.exceptions import ConnectionClosed
 
-from rooms.presence import AWAY_KEY, NODES_KEY
+from rooms.presence import AWAY_KEY, NODES_KEY, PREFIX
 from tests import frames
 from tests.clients import LivePlayers
 from tests.faults.checks import answering, away, history, members, room_is
@@ -134,6 +135,31 @@ async def until(check: Callable[[], object], what: str) -> None:
         await asyncio.sleep(0.1)
 
 
+async def state_stored(live: redis.Redis, player: Player, x: float) -> None:
+    """Wait until Redis keeps the player's latest state at `x` (the tick stores it beside the
+    batch that relays it, so a watcher may see it first)."""
+    key = f"{PREFIX}room:{player.room_id}:states"
+
+    def stored() -> bool:
+        state = live.hget(key, str(player.client_id))
+        return state is not None and json.loads(state)["position"][0] == x
+
+    await until(stored, f"{player.name}'s state never stored")
+
+
+async def keyframes_without(watcher: Player, still: Player, gone: Player) -> None:
+    """Two more keyframes reach `watcher` (StateUpdates that carry `still`, a player who never
+    moves, so only keyframes carry it), and the later one, certainly taken after `gone` went
+    away, does not carry `gone`: StateUpdates stop carrying an away player."""
+    carried: list[set[str]] = []
+    while len(carried) < 2:
+        update = await watcher.recv_type("StateUpdate", timeout=RECOVERY)
+        players = {p["client_id"] for p in update["players"]}
+        if still.client_id in players:
+            carried.append(players)
+    assert gone.client_id not in carried[-1]
+
+
 async def in_room(
     live_players: LivePlayers,
     url: str,
@@ -167,9 +193,13 @@ async def test_a_dropped_player_resumes_on_the_other_process_having_missed_nothi
     )
     before = await bob.say("before the drop")
     await alice.recv_type("Chat", id=before["id"])
+    await state_crosses(alice, carol, 4)
+    await state_stored(live, alice, 4)
 
     cut.reset()  # a TCP RST both ways: no close frame
     assert await alice.closed() == (1006, "")
+    await redis_lists_away(live, room_id, alice.client_id)
+    await keyframes_without(carol, bob, alice)
     while_away = [await carol.say("while away 1"), await bob.say("while away 2")]
     while_away.append(await carol.say("while away 3"))
     for watcher in (bob, carol):
@@ -180,9 +210,13 @@ async def test_a_dropped_player_resumes_on_the_other_process_having_missed_nothi
     resuming_at = asyncio.get_running_loop().time()
     again, resumed = await back(live_players, two.ws_url, alice)
     record("TCP drop: a new socket elsewhere -> Resumed", since(resuming_at))
+    room = [entry(alice, (4, 0, 0)), entry(bob), entry(carol)]
     assert sorted_room(resumed) == resumed_frame(
-        alice, room_of(alice, bob, carol), missed=while_away, seq=while_away[-1]["seq"]
-    )
+        alice,
+        sorted(room, key=lambda p: p["client_id"]),
+        missed=while_away,
+        seq=while_away[-1]["seq"],
+    ), "recovered: every chat it missed, in order, and its last state kept"
 
     await state_crosses(again, bob, 7)  # its next Update reaches both processes
     await state_crosses(again, carol, 8)
@@ -194,6 +228,39 @@ async def test_a_dropped_player_resumes_on_the_other_process_having_missed_nothi
         ("PlayerJoined", carol.client_id),
         ("PlayerJoined", alice.client_id),
     ], "no PlayerLeft, no second PlayerJoined"
+    assert comings_and_goings(carol) == [("PlayerJoined", alice.client_id)]
+    await answering(again, bob, carol)
+
+
+async def test_a_resume_takes_the_player_from_its_half_open_socket_which_gets_4410(
+    redis_server, live, cluster, room_id, live_players
+) -> None:
+    one, two = cluster.start(2, REDIS_URL=redis_server.url, RESUME_GRACE_SECONDS=str(GRACE))
+    cut = cluster.proxy(one.ws_port)
+    bob = await in_room(live_players, one.ws_url, room_id, "Bob")
+    carol = await in_room(live_players, two.ws_url, room_id, "Carol", seen_by=[bob])
+    alice = await in_room(
+        live_players, f"ws://127.0.0.1:{cut.port}/ws/", room_id, "Alice", seen_by=[bob, carol]
+    )
+
+    cut.blackhole_existing()  # Alice's connection goes silent both ways; neither end knows
+    silenced = [await bob.say("into the silence 1"), await carol.say("into the silence 2")]
+    for chat in silenced:
+        if chat["id"] not in bob.chats:
+            await bob.recv_type("Chat", id=chat["id"])
+    again, resumed = await back(live_players, two.ws_url, alice)
+    assert sorted_room(resumed) == resumed_frame(
+        alice, room_of(alice, bob, carol), missed=silenced, seq=silenced[-1]["seq"]
+    ), "taken over from a socket not yet known dead: recovered"
+
+    cut.heal()  # what process one sent into the silence arrives, then its close
+    assert await alice.closed() == (4410, "replaced by a newer connection")
+    await state_crosses(again, bob, 2)
+    await room_is(room_id, [again, bob, carol], servers=[one, two], live=live)
+    assert comings_and_goings(bob) == [
+        ("PlayerJoined", carol.client_id),
+        ("PlayerJoined", alice.client_id),
+    ], "the old socket's end took nothing: no PlayerLeft, no second PlayerJoined"
     assert comings_and_goings(carol) == [("PlayerJoined", alice.client_id)]
     await answering(again, bob, carol)
 
