@@ -6,7 +6,7 @@ process brings it back into its room with every event it missed, exactly once, i
 a gap older than the room's kept events, or a Redis that lost them, is never recovered
 partially; and one token resumes one player, however many sockets try at once.
 
-Two tests are marked xfail: server bugs these tests found (their reasons say which).
+Tests marked xfail show server bugs these tests found (their reasons say which).
 On one process: tests/rooms/test_resume.py.
 """
 
@@ -620,6 +620,41 @@ async def test_two_sockets_resuming_one_token_at_once_on_two_processes_get_one_p
     loser = racers[1 - racers.index(winner)]
     if isinstance(lost[0], dict):
         await loser.ping("the loser's socket stays open, for a Join")
+
+
+@pytest.mark.xfail(
+    raises=AssertionError,
+    strict=True,
+    reason="server bug: a socket without a JWT may resume the token of a player who had one "
+    "(issue 13: 'An authenticated client must also present a valid JWT for the same subject "
+    "when resuming'); it plays that player without claiming it (presence.player_claim is for "
+    "authenticated sessions), so the subject's next JWT connection neither replaces it (4410) "
+    "nor is refused: its Join takes the room entry over and both sockets play the player",
+)
+async def test_a_token_players_session_resumed_without_its_jwt_is_still_one_player(
+    redis_server, live, cluster, room_id, live_players
+) -> None:
+    one, two = cluster.start(
+        2, REDIS_URL=redis_server.url, JWT_SECRET=JWT_SECRET, RESUME_GRACE_SECONDS=str(GRACE)
+    )
+    watcher = await in_room(live_players, two.ws_url, room_id, "Watcher")
+    pat = await in_room(
+        live_players, one.ws_url, room_id, "Pat", seen_by=[watcher], jwt_token=token("pat")
+    )
+    pat.drop()
+    await redis_lists_away(live, room_id, pat.client_id)
+
+    anonymous, answer = await back(live_players, two.ws_url, pat)  # no JWT
+    if answer["type"] == "Resumed":  # then the subject's own connection must take over
+        again = await in_room(live_players, one.ws_url, room_id, "Pat", jwt_token=token("pat"))
+        assert again.client_id == pat.client_id
+        try:
+            closed: tuple[int, str] | None = await anonymous.closed(timeout=5)
+        except TimeoutError:
+            closed = None  # still open, still playing Pat
+        assert closed == (4410, "replaced by a newer connection")
+    else:
+        assert answer["code"] == "resume_failed"
 
 
 # --- the order of a room's events ----------------------------------------------------------------
