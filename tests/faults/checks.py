@@ -1,6 +1,7 @@
 """What every fault test ends with, from the clients' side and from Redis: the room is the same set
 of players in Redis, in every server's GET /rooms and in every player's view (no ghost: nobody
-listed without a socket; no phantom removal: nobody with a socket missing); every chat a player
+listed without a socket; no phantom removal: nobody with a socket missing, nor listed away as if
+its socket had ended — issue 13: an away player is still listed); every chat a player
 received is in /chat/history (no acknowledged chat lost); the sockets answer (none closed 1011);
 and readiness."""
 
@@ -24,6 +25,12 @@ def members(live: redis.Redis, room_id: str) -> list[str]:
     return sorted(key.decode() for key in live.hkeys(f"{PREFIX}room:{room_id}:players"))
 
 
+def away(live: redis.Redis, room_id: str) -> list[str]:
+    """Who Redis lists in the room as away: held by no connection (owner "~", rooms.scripts)."""
+    players = live.hgetall(f"{PREFIX}room:{room_id}:players")
+    return sorted(key.decode() for key, owner in players.items() if owner == b"~")
+
+
 async def room_is(
     room_id: str,
     players: Sequence[Player],
@@ -33,7 +40,8 @@ async def room_is(
     within: float = RECOVERY,
 ) -> None:
     """Within `within` s, Redis, each server's /rooms and each player agree: the room is exactly
-    `players`; and no player was told anything contradicting what it knew."""
+    `players`, each held by its connection (none away); and no player was told anything
+    contradicting what it knew."""
     names = {p.client_id: p.name or str(p.client_id) for p in players}
 
     def named(ids: Iterable[str]) -> list[str]:  # a ghost keeps its bare id
@@ -42,6 +50,7 @@ async def room_is(
     everyone = named(names)
     expected = {
         "redis": everyone,
+        "away": [],
         "rooms": [len(everyone)] * len(servers),
         "views": {names[p.client_id]: everyone for p in players},
     }
@@ -51,6 +60,7 @@ async def room_is(
             await player.listen(0.05)
         seen = {
             "redis": named(await asyncio.to_thread(members, live, room_id)),
+            "away": named(await asyncio.to_thread(away, live, room_id)),
             "rooms": [await asyncio.to_thread(s.player_count, room_id) for s in servers],
             "views": {names[p.client_id]: named(p.room) for p in players},
         }

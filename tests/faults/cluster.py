@@ -50,10 +50,17 @@ class Cluster:
     def start(self, count: int, **overrides: str) -> list[ServerProcess]:
         """`count` servers with the suite's env plus `overrides` (REDIS_URL, MONGODB_URL ...; a
         MONGODB_DB_NAME of its own must be migrated by the test)."""
-        env = server_env(**{"MONGODB_DB_NAME": self.database, **FAST, **overrides})
-        servers = [ServerProcess(env) for _ in range(count)]
+        return self.start_each(*[overrides] * count)
+
+    def start_each(self, *overrides: dict[str, str]) -> list[ServerProcess]:
+        """One server per mapping of `overrides` (as `start`'s), started side by side: servers
+        that differ (one drains for longer than the other)."""
+        servers = [
+            ServerProcess(server_env(**{"MONGODB_DB_NAME": self.database, **FAST, **each}))
+            for each in overrides
+        ]
         self.servers.extend(servers)
-        with ThreadPoolExecutor(count) as pool:
+        with ThreadPoolExecutor(len(servers)) as pool:
             list(pool.map(ServerProcess.start, servers))
         return servers
 

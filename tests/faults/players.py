@@ -1,6 +1,8 @@
 """The fault suite's player: a LiveSocket that keeps what its frames told it — who is in its room
-(its Welcome, then PlayerJoined and PlayerLeft), every Chat by id, and any event that contradicts
-what it knew — so a test can compare each player's view with Redis' at the end."""
+(its Welcome or Resumed, then PlayerJoined and PlayerLeft), every Chat by id, every room event in
+the order it got them (a Resumed's `missed` included), the newest event number and resume token
+(what a Resume sends), and any event that contradicts what it knew — so a test can compare each
+player's view with Redis' and with the other players' at the end."""
 
 from __future__ import annotations
 
@@ -29,33 +31,55 @@ CHAT_UNAVAILABLE = {
 }
 
 
+EVENTS = ("PlayerJoined", "PlayerLeft", "Chat")
+"""The room events: numbered by `seq`, and what a Resumed's `missed` holds."""
+
+
 class Player(LiveSocket):
     """`room` is the room as this player's frames say; `surprises` lists the PlayerJoined of a
-    player it already had and the PlayerLeft of one it did not (protocol.md: none may come)."""
+    player it already had and the PlayerLeft of one it did not (protocol.md: none may come).
+    `events` are the room events it got, in order (a Resumed's `missed` where it came); `seq`
+    and `resume_token` are what a Resume of this player sends."""
 
     def __init__(self, ws: Any) -> None:
         super().__init__(ws)
         self.name: str | None = None  # the name it joined with (the checks show it, not ids)
         self.room: set[str] = set()
         self.chats: dict[str, dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
         self.surprises: list[dict[str, Any]] = []
+        self.room_id: str | None = None
+        self.welcome_seq = 0  # the number its Welcome or Resumed showed the room at
+        self.seq = 0
+        self.resume_token: str | None = None
 
     async def recv(self, timeout: float | None = None) -> dict[str, Any]:
         frame = await super().recv(timeout)
         kind = frame["type"]
-        if kind == "Welcome":
+        if kind in ("Welcome", "Resumed"):
+            # The room as of `seq`: the missed events are in it already.
             self.room = {p["client_id"] for p in frame["room_state"]}
-        elif kind == "PlayerJoined":
-            if frame["client_id"] in self.room:
-                self.surprises.append(frame)
-            self.room.add(frame["client_id"])
-        elif kind == "PlayerLeft":
-            if frame["client_id"] not in self.room:
-                self.surprises.append(frame)
-            self.room.discard(frame["client_id"])
-        elif kind == "Chat":
-            self.chats[frame["id"]] = frame
+            self.room_id, self.resume_token = frame["room_id"], frame["resume_token"]
+            self.welcome_seq = self.seq = frame["seq"]
+            for event in frame.get("missed", []):
+                self._event(event)
+        elif kind in EVENTS:
+            if kind == "PlayerJoined":
+                if frame["client_id"] in self.room:
+                    self.surprises.append(frame)
+                self.room.add(frame["client_id"])
+            elif kind == "PlayerLeft":
+                if frame["client_id"] not in self.room:
+                    self.surprises.append(frame)
+                self.room.discard(frame["client_id"])
+            self._event(frame)
         return frame
+
+    def _event(self, frame: dict[str, Any]) -> None:
+        self.events.append(frame)
+        self.seq = max(self.seq, frame["seq"])
+        if frame["type"] == "Chat":
+            self.chats[frame["id"]] = frame
 
     async def listen(self, seconds: float) -> list[dict[str, Any]]:
         """Everything that arrives in the next `seconds`."""
@@ -76,6 +100,23 @@ class Player(LiveSocket):
         """A Join whose answer the test awaits later (answer_to_join)."""
         self.name = name
         await self.send({"type": "Join", "room_id": room_id, "name": name})
+
+    async def resume(self, gone: Player, timeout: float = RECOVERY) -> dict[str, Any]:
+        """Send the Resume of `gone` (a socket of this player that ended: its token and newest
+        seq) as this socket's first message; the Resumed or Error that answers it. A Resumed
+        makes this the player (client_id, name)."""
+        assert gone.resume_token is not None, "it had a Welcome"
+        message = {"type": "Resume", "resume_token": gone.resume_token, "last_seq": gone.seq}
+        await self.send(message)
+        frame = await self.recv_first("Resumed", "Error", timeout=timeout)
+        if frame["type"] == "Resumed":
+            self.client_id, self.name = frame["client_id"], gone.name
+        return frame
+
+    def drop(self) -> None:
+        """The connection is lost: the TCP connection is aborted, no close frame (the server
+        sees 1006)."""
+        self.ws.transport.abort()
 
     async def closed(self, timeout: float = RECOVERY) -> tuple[int, str]:
         """The server's close frame (code, reason), once what came before it is read."""

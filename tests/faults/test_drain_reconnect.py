@@ -1,7 +1,12 @@
-"""A player reconnects to another process while its own drains (SIGTERM): whether it comes back
-after its 1001 or already in the drain window (then its old socket is replaced, 4410), the room
-sees it in the other process's Welcome and, after the drained process exits, Redis and GET /rooms
-list it exactly once: no ghost left by the old process, no phantom removal of the new copy."""
+"""A player reconnects with a Join (not a Resume: tests/faults/test_resume_across_processes.py) to
+another process while its own drains (SIGTERM). A drain's 1001 says "resume" and leaves the player
+away, not gone (issue 13), so the Join takes its place over: whether it comes back after its 1001
+or already in the drain window (then its old socket is replaced, 4410), the others hear no
+PlayerLeft and no second PlayerJoined, the other process's Welcome lists it, and after the drained
+process exits Redis and GET /rooms list it exactly once, held by its new connection: no ghost
+left by the old process, no phantom removal (or going away) of the new copy.
+
+The grace is short, so a new copy wrongly left away would be seen leaving while Bob listens."""
 
 from __future__ import annotations
 
@@ -22,7 +27,8 @@ from tests.security.sockets import JWT_SECRET, claims
 
 pytestmark = pytest.mark.e2e
 
-DRAIN = "server shutting down; reconnect"  # signight.lifecycle.RECONNECT_REASON (protocol.md)
+DRAIN = "server shutting down; resume"  # signight.lifecycle.DRAIN_REASON (protocol.md)
+GRACE = 2  # RESUME_GRACE_SECONDS: an away player leaves (PlayerLeft) within it + 1 s
 REAP = TTL + 5  # a dead node's players are reaped within it; B's reconcile runs every 5 s
 
 
@@ -33,7 +39,11 @@ def token(subject: str) -> str:
 async def room_on_two_processes(cluster, redis_server, room_id, live_players, *, drain: str):
     """Alice (a token's player) on process one, Bob on two, in one room."""
     one, two = cluster.start(
-        2, REDIS_URL=redis_server.url, JWT_SECRET=JWT_SECRET, SHUTDOWN_DRAIN_SECONDS=drain
+        2,
+        REDIS_URL=redis_server.url,
+        JWT_SECRET=JWT_SECRET,
+        SHUTDOWN_DRAIN_SECONDS=drain,
+        RESUME_GRACE_SECONDS=str(GRACE),
     )
     alice = await connect(live_players, f"{one.ws_url}?token={token('alice')}")
     bob = await connect(live_players, two.ws_url)
@@ -62,7 +72,10 @@ async def test_a_player_drained_off_one_process_rejoins_on_another_and_is_listed
     )
 
     assert await asyncio.to_thread(one.proc.wait, RECOVERY) == 0
-    await bob.listen(REAP)  # whatever the old process or a reaper still does, Bob would hear it
+    heard = await bob.listen(REAP)  # whatever the old process or a reaper still does, Bob hears
+    assert [f for f in heard if f["type"] in ("PlayerJoined", "PlayerLeft")] == [], (
+        "Bob saw the same Alice all along: away, then taken over by her Join"
+    )
     await room_is(room_id, [again, bob], servers=[two], live=live)
     assert live.hlen(NODES_KEY) == 1, "the drained process unregistered itself"
     await answering(again, bob)

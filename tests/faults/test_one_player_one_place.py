@@ -1,6 +1,8 @@
 """One player, one place, cluster-wide (issue 11): the same token connecting on another process
 replaces the older connection (4410), and nothing the older copy or its process does afterwards
-— its leave, its ticks, its reaping after a crash — removes or overwrites the newer copy.
+— the end of its socket (which leaves a player away, issue 13), its ticks, its reaping after a
+crash (which leaves that process's players away) — removes the newer copy, overwrites it or
+leaves it away. The grace is short, so a newer copy wrongly left away would be seen leaving.
 
 The older copy's process is paused (SIGSTOP) while the newer copy joins, so the newer copy takes
 the room entry over before the older one can leave: the order a crash, a stall or a drain gives.
@@ -19,16 +21,22 @@ from websockets.exceptions import ConnectionClosed
 from tests import frames
 from tests.clients import STATE, LiveSocket
 from tests.e2e.servers import ServerProcess
+from tests.faults.checks import away, members
 from tests.faults.cluster import TTL
 from tests.security.sockets import JWT_SECRET, claims
 
 pytestmark = pytest.mark.e2e
 
 
+GRACE = 2  # RESUME_GRACE_SECONDS: a player left away leaves (PlayerLeft) within it + 1 s
+
+
 @pytest.fixture
-def servers(cluster) -> tuple[ServerProcess, ServerProcess]:
+def servers(redis_server, cluster) -> tuple[ServerProcess, ServerProcess]:
     # PRESENCE_TTL_SECONDS: TTL (3): a dead process is reaped within TTL + 5 s
-    old, new = cluster.start(2, JWT_SECRET=JWT_SECRET)
+    old, new = cluster.start(
+        2, REDIS_URL=redis_server.url, JWT_SECRET=JWT_SECRET, RESUME_GRACE_SECONDS=str(GRACE)
+    )
     return old, new
 
 
@@ -81,8 +89,8 @@ async def player_on_paused_process_then_taken_over(
     return watcher, first, second, player
 
 
-async def test_the_older_connection_on_another_process_is_replaced_and_its_leave_removes_nothing(
-    servers, room_id, live_players
+async def test_the_older_connection_on_another_process_is_replaced_and_its_end_takes_nothing(
+    servers, live, room_id, live_players
 ) -> None:
     old, new = servers
     watcher, first, second, player = await player_on_paused_process_then_taken_over(
@@ -92,7 +100,7 @@ async def test_the_older_connection_on_another_process_is_replaced_and_its_leave
     assert await close_code(first, timeout=5) == 4410
 
     await second.send({"type": "Update", "state": {**STATE, "position": [9, 0, 0]}})
-    seen = await frames_for(watcher, 2.0)
+    seen = await frames_for(watcher, GRACE + 2.0)
     assert not [f for f in seen if f["type"] in ("PlayerLeft", "PlayerJoined")], (
         "the others saw the same player all along: no PlayerLeft, no second PlayerJoined"
     )
@@ -100,6 +108,10 @@ async def test_the_older_connection_on_another_process_is_replaced_and_its_leave
     relayed = {**frames.floats(STATE), "name": "Pat", "position": [9.0, 0.0, 0.0]}
     assert {"client_id": player, "state": relayed} in states
     assert old.player_count(room_id) == new.player_count(room_id) == 2
+    assert (members(live, room_id), away(live, room_id)) == (
+        sorted([player, watcher.client_id]),
+        [],
+    ), "held by the newer connection, not left away by the older one's end"
 
     await second.send({"type": "Leave"})
     assert await watcher.recv_type("PlayerLeft") == frames.left(room_id, player)
@@ -107,17 +119,21 @@ async def test_the_older_connection_on_another_process_is_replaced_and_its_leave
 
 
 async def test_reaping_the_older_copys_crashed_process_spares_the_newer_copy(
-    servers, room_id, live_players
+    servers, live, room_id, live_players
 ) -> None:
     old, new = servers
-    watcher, _first, second, _player = await player_on_paused_process_then_taken_over(
+    watcher, _first, second, player = await player_on_paused_process_then_taken_over(
         servers, room_id, live_players
     )
     old.signal(signal.SIGKILL)
     old.proc.wait(5)
 
-    seen = await frames_for(watcher, TTL + 5 + 2)  # the dead process is reaped meanwhile
+    seen = await frames_for(watcher, TTL + 5 + GRACE + 1)  # the dead process is reaped meanwhile
     assert not [f for f in seen if f["type"] == "PlayerLeft"]
     assert new.player_count(room_id) == 2
+    assert (members(live, room_id), away(live, room_id)) == (
+        sorted([player, watcher.client_id]),
+        [],
+    ), "the reaper left nobody away: the newer copy is held by its connection"
     await second.send({"type": "Ping", "t": 1})
     assert await second.recv_type("Pong") == frames.pong(1)

@@ -41,6 +41,8 @@ async def test_after_redis_lost_its_data_rooms_heal_and_events_still_reach_every
     await alice.join(room_id, "Alice")
     await bob.join(room_id, "Bob")
     await next_of(alice, "PlayerJoined", client_id=bob.client_id)
+    for client in (alice, bob):  # its Join has finished (broadcast included): no late Error
+        await client.ping("joined")
     await bob.send({"type": "Chat", "message": "before the restart"})
     before = await next_of(alice, "Chat")
 
