@@ -21,6 +21,10 @@ CHECK_TESTS := -m "not e2e and not faults" --ignore=tests/security --ignore=test
 # would only report telemetry).
 ASYNCAPI_TOOL := tools/asyncapi
 ASYNCAPI_STAMP := $(ASYNCAPI_TOOL)/node_modules/.installed
+# The JS client's dev packages (ws, json-schema-to-typescript, typescript) from its lock file;
+# tests/clients/test_js_client.py runs its node tests against a real server.
+JS_CLIENT := clients/js
+JS_CLIENT_STAMP := $(JS_CLIENT)/node_modules/.installed
 
 .PHONY: run test check lint bench superuser schema clean
 
@@ -38,6 +42,10 @@ $(BENCH_STAMP): requirements-bench.txt | $(STAMP)
 $(ASYNCAPI_STAMP): $(ASYNCAPI_TOOL)/package.json $(ASYNCAPI_TOOL)/package-lock.json
 	npm ci --prefix $(ASYNCAPI_TOOL) --ignore-scripts --no-audit --no-fund
 	touch $(ASYNCAPI_STAMP)
+
+$(JS_CLIENT_STAMP): $(JS_CLIENT)/package.json $(JS_CLIENT)/package-lock.json
+	npm ci --prefix $(JS_CLIENT) --ignore-scripts --no-audit --no-fund
+	touch $(JS_CLIENT_STAMP)
 
 $(CHECKOV): requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -77,7 +85,7 @@ check: $(STAMP)
 	step pytest $(PY) -m pytest $(CHECK_TESTS); \
 	if [ -n "$$failed" ]; then echo "make check: failed:$$failed"; exit 1; fi
 
-test: lint $(BENCH_STAMP) $(CHECKOV) $(ASYNCAPI_STAMP)
+test: lint $(BENCH_STAMP) $(CHECKOV) $(ASYNCAPI_STAMP) $(JS_CLIENT_STAMP)
 	$(MYPY)
 	CHECKOV=$(CURDIR)/$(CHECKOV) $(PY) -m pytest
 
@@ -85,4 +93,4 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench --profile
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(ASYNCAPI_TOOL)/node_modules .data .mypy_cache .import_linter_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(ASYNCAPI_TOOL)/node_modules $(JS_CLIENT)/node_modules .data .mypy_cache .import_linter_cache
