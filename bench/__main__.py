@@ -5,6 +5,7 @@ Examples:
   python -m bench --smoke                  # 5 s, 1 room x 4 players, one product server
   python -m bench --mode ladder --steps 10x10,30x10 --duration 10 --profile
   python -m bench --mode drain             # 30x10 on two processes, one drained mid-run
+  python -m bench --mode ladder --steps 30x10,60x10 --keyframe-seconds 600   # keyframes off
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ GENCHECK_STEPS = "10x10,30x10,60x10"
 DEFLATE_STEPS = "30x10"
 DRAIN_STEPS = "30x10"
 ALL_MODES = ("ladder", "baseline", "two-process", "drain", "deflate", "idle")
+SERVER_KEYFRAME_SECONDS = 2.0  # KEYFRAME_SECONDS' default in signight/settings.py
 BASELINE_STEPS = "1x5,1x10,2x10,5x10,10x10,20x10,30x10,40x10,60x10"
 
 
@@ -113,6 +115,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="RESUME_GRACE_SECONDS of the drain's servers (default: theirs, 20); the run "
         "goes on this long after the drain and 5 s more",
     )
+    parser.add_argument(
+        "--keyframe-seconds",
+        type=float,
+        default=None,
+        help="KEYFRAME_SECONDS of every product server of the run (the server's default: 2; "
+        "600 turns keyframes practically off, to measure what they cost)",
+    )
     parser.add_argument("--idle-connections", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=20.0, help="Updates per second per bot")
     parser.add_argument(
@@ -175,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     idle: dict[str, Any] | None = None
 
     def on_record(record: dict[str, Any]) -> None:
+        record["keyframe_seconds"] = keyframes
         records.append(record)
         report.print_step(record)
         with open(out / "results.jsonl", "a") as f:
@@ -202,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     if busy > 25:
         print("bench: WARNING: the box is busy; numbers will be noisy", flush=True)
     backing = Backing.start()
+    if args.keyframe_seconds is not None:
+        backing.env["KEYFRAME_SECONDS"] = f"{args.keyframe_seconds:g}"
+    keyframes = float(backing.env.get("KEYFRAME_SECONDS", SERVER_KEYFRAME_SECONDS))
+    print(f"bench: the product servers run with KEYFRAME_SECONDS={keyframes:g}", flush=True)
     try:
         print(" ".join(report.header()), flush=True)
         product_steps = steps(args.steps or PRODUCT_STEPS)

@@ -131,6 +131,13 @@ def summary_lines(
         if r["kind"] not in ("profiled", "drain"):
             by_kind.setdefault(_series(r), []).append(r)
     lines = []
+    keyframes = {r.get("keyframe_seconds") for r in records} - {None}
+    if keyframes:
+        lines.append(
+            "servers ran with KEYFRAME_SECONDS="
+            + ", ".join(f"{k:g}" for k in sorted(keyframes))
+            + " (a keyframe every that many seconds; 600 = practically none)"
+        )
     for kind, recs in by_kind.items():
         best = largest_passing(recs)
         tried = ", ".join(f"{r['step']} {_cell(r, 'verdict', '{}')}" for r in recs)
