@@ -268,6 +268,9 @@ def judge(
         "resume_max_ms": resume_ms[-1] if resume_ms else None,
         "resume_rtt_p50_ms": _quantile(rtt_ms, 0.50),
         "resume_rtt_p99_ms": _quantile(rtt_ms, 0.99),
+        "connect_p50_ms": _quantile(sorted(r[3] for p in parts for r in p["resumes"]), 0.5),
+        "connect_p99_ms": _quantile(sorted(r[3] for p in parts for r in p["resumes"]), 0.99),
+        "resume_by_second": _by_second([r for p in parts for r in p["resumes"]], sigterm_at),
         "recovered": total("recovered"),
         "recovered_ratio": total("recovered") / resumed if resumed else None,
         "missed_events": total("missed_events"),
@@ -348,6 +351,29 @@ def _window(slices: list[list[int]], start_s: float, end_s: float) -> dict[str, 
         "p99_ms": percentile(hist, 0.99),
         "max_ms": (max(hist) + 1) * 0.1 if hist else None,
     }
+
+
+def _by_second(resumes: list[list[float]], sigterm_at: float) -> list[dict[str, Any]]:
+    """Resume times by the second of the drain the bot was closed in: where the slow ones are."""
+    seconds: dict[int, list[list[float]]] = {}
+    for drop, *times in resumes:
+        seconds.setdefault(math.floor(drop - sigterm_at), []).append(times)
+    out = []
+    for second, rows in sorted(seconds.items()):
+        totals, rtts, connects = (sorted(column) for column in zip(*rows, strict=True))
+        out.append(
+            {
+                "second": second,
+                "resumes": len(rows),
+                "p50_ms": _quantile(totals, 0.5),
+                "max_ms": totals[-1],
+                "rtt_p50_ms": _quantile(rtts, 0.5),
+                "rtt_max_ms": rtts[-1],
+                "connect_p50_ms": _quantile(connects, 0.5),
+                "connect_max_ms": connects[-1],
+            }
+        )
+    return out
 
 
 def _starting(counts: Counter[str], prefix: str) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import collections
 import contextlib
 import json
 import math
@@ -153,8 +154,15 @@ class Bot(WSListener):
         self.last_seq = -1  # the highest event seq seen (Welcome, events, Resumed, missed)
         self.event_seqs: set[int] = set()
         self.arrivals: list[int] = []  # the first event seqs, in the order they came (samples)
+        self.recent: collections.deque[tuple[int, float]] = collections.deque(maxlen=6)
+        self.before_drop: list[tuple[int, float]] = []  # `recent` when it was dropped
+        self.resume_last_seq = -1  # the last_seq its Resume sent
+        self.resumed_seq = -1  # Resumed.seq
+        self.missed_seqs: list[int] = []  # the seqs of its Resumed.missed
+        self.after_resume: list[int] = []  # the first event seqs live after its Resumed
         self.chat_ids: set[str] = set()
         self.dropped_at = 0.0  # time.monotonic() of the drop being resumed
+        self.connect_started = 0.0  # the reconnect of a resume: after the jitter
         self.resume_sent_at = 0.0
         self.resumed_t = 0.0  # seconds after epoch
         self.resumed: asyncio.Future[None] | None = None
@@ -273,6 +281,8 @@ class Run:
         self.resume_ms: list[float] = []  # drop -> Resumed
         self.resume_rtt_ms: list[float] = []  # Resume sent -> Resumed
         self.resumed_at: list[float] = []  # seconds after epoch
+        # (drop s after epoch, drop -> Resumed ms, Resume -> Resumed ms, connect ms)
+        self.resumes: list[tuple[float, float, float, float]] = []
         self.recovered = 0
         self.missed_events = 0  # events delivered in Resumed.missed
         self.resume_failures: Counter[str] = Counter()
@@ -309,7 +319,7 @@ class Run:
         self.anomalies[what] += 1
         kept = self.samples.setdefault(what, [])
         if len(kept) < MAX_FRAME_SAMPLES:
-            kept.append((sample if isinstance(sample, str) else _brief(sample))[:400])
+            kept.append((sample if isinstance(sample, str) else _brief(sample))[:700])
 
     # --- receive ---------------------------------------------------------------------------
 
@@ -380,6 +390,9 @@ class Run:
             bot.event_seqs.add(seq)
         if len(bot.arrivals) < 12:
             bot.arrivals.append(seq)
+        bot.recent.append((seq, self.now()))
+        if bot.resumed_t and not missed and len(bot.after_resume) < 6:
+            bot.after_resume.append(seq)
         bot.last_seq = max(bot.last_seq, seq)
         self.room_events[bot.room].setdefault(seq, (kind, msg.client_id, self.now()))
         if kind == "Chat":
@@ -401,6 +414,8 @@ class Run:
             return
         if msg.client_id != bot.client_id:
             self.anomaly("Resumed with another client_id", f"{bot.client_id} -> {msg.client_id}")
+        bot.resumed_seq = msg.seq
+        bot.missed_seqs = [event.seq for event in msg.missed]
         for event in msg.missed:
             self.on_event(bot, event, missed=True)
         self.missed_events += len(msg.missed)
@@ -414,6 +429,14 @@ class Run:
         bot.resume_token = msg.resume_token
         self.resume_ms.append((now - bot.dropped_at) * 1000.0)
         self.resume_rtt_ms.append((now - bot.resume_sent_at) * 1000.0)
+        self.resumes.append(
+            (
+                bot.dropped_at - self.plan.epoch,
+                self.resume_ms[-1],
+                self.resume_rtt_ms[-1],
+                (bot.resume_sent_at - bot.connect_started) * 1000.0,
+            )
+        )
         self.resumed_at.append(now - self.plan.epoch)
         bot.resumed_t = now - self.plan.epoch
         bot.closing = False
@@ -424,6 +447,7 @@ class Run:
     def on_drop(self, bot: Bot, why: str) -> None:
         """The bot's server closed it (1001) or its connection dropped: resume elsewhere."""
         bot.dropped_at = time.monotonic()
+        bot.before_drop = list(bot.recent)
         self.drops.append(bot.dropped_at - self.plan.epoch)
         self.drop_reasons[why] += 1
         task = asyncio.get_running_loop().create_task(self.resume(bot))
@@ -436,12 +460,14 @@ class Run:
         loop = asyncio.get_running_loop()
         await asyncio.sleep(random.uniform(0.0, self.plan.resume_jitter))
         bot.resumed = loop.create_future()
+        bot.connect_started = time.monotonic()
         try:
             await asyncio.wait_for(
                 ws_connect(lambda: bot, bot.resume_url, websocket_handshake_timeout=15),
                 RESUME_TIMEOUT,
             )
             bot.resume_sent_at = time.monotonic()
+            bot.resume_last_seq = bot.last_seq
             bot.send_json(
                 {"type": "Resume", "resume_token": bot.resume_token, "last_seq": bot.last_seq},
                 resuming=True,
@@ -687,7 +713,21 @@ class Run:
                     phase = "joining" if first < self.plan.measure_at else "measured"
                     seq_gaps[phase] += 1
                     base = bot.join_seq
-                    order = ", ".join(f"+{s - base}" for s in bot.arrivals)
+                    if phase == "joining":
+                        order = ", ".join(f"+{s - base}" for s in bot.arrivals)
+                        story = f"its first events came as {order}"
+                    else:
+                        drop = bot.dropped_at - self.plan.epoch if bot.dropped_at else 0.0
+                        last = ", ".join(f"+{s - base} t={t:.2f}" for s, t in bot.before_drop)
+                        story = (
+                            f"dropped at t={drop:.2f}, its Resume's last_seq "
+                            f"+{bot.resume_last_seq - base}, its last events before the drop "
+                            f"came as {last}; Resumed.seq +{bot.resumed_seq - base}, missed "
+                            f"{[s - base for s in bot.missed_seqs]}, then live "
+                            f"{[s - base for s in bot.after_resume]}"
+                            if bot.dropped_at
+                            else "never dropped"
+                        )
                     where = (
                         f"resumed at t={bot.resumed_t:.2f}"
                         if bot.resumed_t
@@ -697,7 +737,7 @@ class Run:
                         f"event a bot never got ({kind}, {phase})",
                         f"{bot.name} (Welcome seq {base}, {where}) never got {kind} seq "
                         f"+{seq - base} of {sender[:8]} that its room first saw at "
-                        f"t={first:.2f}; its first events came as {order}",
+                        f"t={first:.2f}; {story}",
                     )
                 for text in bot.pending_chats if bot.dropped_at else ():
                     if (bot.client_id, text) in by_text:
@@ -792,6 +832,7 @@ class Run:
                 "resumed_times": self.resumed_at,
                 "resume_ms": self.resume_ms,
                 "resume_rtt_ms": self.resume_rtt_ms,
+                "resumes": self.resumes,
                 "recovered": self.recovered,
                 "missed_events": self.missed_events,
                 "resume_failures": dict(self.resume_failures),
