@@ -1,9 +1,11 @@
-"""`python -m bench`: the product ladder, the baseline ladder, two processes, idle memory.
+"""`python -m bench`: the product ladder, the baseline ladder, two processes, a drain, idle memory.
 
 Examples:
-  python -m bench                          # everything, under 10 minutes
+  python -m bench                          # everything, about 11 minutes
   python -m bench --smoke                  # 5 s, 1 room x 4 players, one product server
   python -m bench --mode ladder --steps 10x10,30x10 --duration 10 --profile
+  python -m bench --mode drain             # 30x10 on two processes, one drained mid-run
+  python -m bench --mode ladder --steps 30x10,60x10 --keyframe-seconds 600   # keyframes off
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import psutil
 
 from bench import report
+from bench.drain import Drain, run_drain
 from bench.ladder import (
     Budget,
     Profile,
@@ -37,6 +40,9 @@ from bench.step import StepSpec, Timing
 PRODUCT_STEPS = "1x10,5x10,10x10,20x10,30x10,40x10,60x10"
 GENCHECK_STEPS = "10x10,30x10,60x10"
 DEFLATE_STEPS = "30x10"
+DRAIN_STEPS = "30x10"
+ALL_MODES = ("ladder", "baseline", "two-process", "drain", "deflate", "idle")
+SERVER_KEYFRAME_SECONDS = 2.0  # KEYFRAME_SECONDS' default in signight/settings.py
 BASELINE_STEPS = "1x5,1x10,2x10,5x10,10x10,20x10,30x10,40x10,60x10"
 
 
@@ -49,10 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--mode",
         default="all",
-        choices=("ladder", "baseline", "two-process", "deflate", "idle", "gencheck", "all"),
+        choices=(*ALL_MODES, "gencheck", "all"),
         help="ladder = product ladder only; deflate = the product with permessage-deflate on; "
+        "drain = two processes, one SIGTERMed mid-run, its bots resume on the other; "
         "gencheck = the generator against bench.fanout "
-        "(default: all = product, baseline, two-process, deflate, idle)",
+        "(default: all = product, baseline, two-process, drain, deflate, idle)",
     )
     parser.add_argument(
         "--duration",
@@ -77,6 +84,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFLATE_STEPS,
         help="the product's steps with WS_PER_MESSAGE_DEFLATE=1 and bots that "
         f"offer it, to set beside the same steps without ({DEFLATE_STEPS})",
+    )
+    parser.add_argument(
+        "--drain-steps",
+        default=DRAIN_STEPS,
+        help=f"drain mode's ROOMSxPLAYERS, each a run of its own ({DRAIN_STEPS})",
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=5.0,
+        help="the drained server's SHUTDOWN_DRAIN_SECONDS (default 5)",
+    )
+    parser.add_argument(
+        "--drain-lead",
+        type=float,
+        default=5.0,
+        help="measured seconds before the SIGTERM (default 5)",
+    )
+    parser.add_argument(
+        "--resume-jitter",
+        type=float,
+        default=0.25,
+        help="a drained bot reconnects after uniform(0, this) seconds (default 0.25)",
+    )
+    parser.add_argument(
+        "--resume-grace",
+        type=int,
+        default=None,
+        help="RESUME_GRACE_SECONDS of the drain's servers (default: theirs, 20); the run "
+        "goes on this long after the drain and 5 s more",
+    )
+    parser.add_argument(
+        "--keyframe-seconds",
+        type=float,
+        default=None,
+        help="KEYFRAME_SECONDS of every product server of the run (the server's default: 2; "
+        "600 turns keyframes practically off, to measure what they cost)",
     )
     parser.add_argument("--idle-connections", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=20.0, help="Updates per second per bot")
@@ -108,7 +152,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--budget",
         type=float,
-        default=570.0,
+        default=630.0,
         help="seconds for the whole run; steps that would not fit are skipped",
     )
     parser.add_argument(
@@ -140,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     idle: dict[str, Any] | None = None
 
     def on_record(record: dict[str, Any]) -> None:
+        record["keyframe_seconds"] = keyframes
         records.append(record)
         report.print_step(record)
         with open(out / "results.jsonl", "a") as f:
@@ -167,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     if busy > 25:
         print("bench: WARNING: the box is busy; numbers will be noisy", flush=True)
     backing = Backing.start()
+    if args.keyframe_seconds is not None:
+        backing.env["KEYFRAME_SECONDS"] = f"{args.keyframe_seconds:g}"
+    keyframes = float(backing.env.get("KEYFRAME_SECONDS", SERVER_KEYFRAME_SECONDS))
+    print(f"bench: the product servers run with KEYFRAME_SECONDS={keyframes:g}", flush=True)
     try:
         print(" ".join(report.header()), flush=True)
         product_steps = steps(args.steps or PRODUCT_STEPS)
@@ -179,11 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         product: list[dict[str, Any]] = []
         two_process: list[dict[str, Any]] = []
-        modes = (
-            {args.mode}
-            if args.mode != "all"
-            else {"ladder", "baseline", "two-process", "deflate", "idle"}
-        )
+        modes = {args.mode} if args.mode != "all" else set(ALL_MODES)
         if args.smoke:
             modes = set()
             with guard("smoke"):
@@ -220,6 +265,29 @@ def main(argv: list[str] | None = None) -> int:
                     servers=2,
                     **{**ladder_kw, "stop_on_failure": False},
                 )
+        if "drain" in modes:
+            drain = Drain(
+                seconds=args.drain_seconds,
+                lead=args.drain_lead,
+                resume_jitter=args.resume_jitter,
+                grace=args.resume_grace,
+            )
+            for number, spec in enumerate(steps(args.drain_steps), 1):
+                if not budget.fits(drain.lead + drain.seconds + 40 + spec.players / 50):
+                    print(f"  (drain {spec.label}: skipped, the run's time budget is spent)")
+                    break
+                with guard(f"drain {spec.label}"):
+                    backing.fresh_database()
+                    on_record(
+                        run_drain(
+                            backing,
+                            spec,
+                            timing=timing,
+                            drain=drain,
+                            log_dir=log_dir,
+                            step_no=number,
+                        )
+                    )
         if "deflate" in modes:
             with guard("deflate"):
                 backing.fresh_database()

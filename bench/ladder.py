@@ -40,7 +40,7 @@ class Budget:
         return self.left() >= seconds
 
 
-def _log_errors(path: Path, offset: int) -> tuple[int, list[str]]:
+def log_errors(path: Path, offset: int) -> tuple[int, list[str]]:
     """ERROR lines a server wrote since `offset`: JSON logs (production) or text (DEBUG)."""
     with open(path, "rb") as log:
         log.seek(offset)
@@ -140,7 +140,7 @@ def run_one(
     finally:
         for p in procs:
             p.stop()
-    counts = [_log_errors(p.log_path, off) for p, off in zip(procs, offsets, strict=True)]
+    counts = [log_errors(p.log_path, off) for p, off in zip(procs, offsets, strict=True)]
     record["server_log_errors"] = sum(n for n, _ in counts)
     record["server_log_samples"] = [s for _, samples in counts for s in samples][:3]
     return record

@@ -6,16 +6,24 @@ to stdout (an optional {"event": "joined"} when every bot has its Welcome, then 
 `animation` (ms since the bench epoch, a CLOCK_MONOTONIC value shared by all processes of the
 host), a Chat every `chat_period` seconds, and records what it receives. Whole rooms live in one
 process, so delivery is judged here with every sender's send log at hand.
+
+Drain mode (`drain` in the plan, issue 13): a bot whose server closes it with 1001 (or whose
+connection drops) reconnects to its `resume_url` after a random jitter and sends Resume with its
+latest resume token and the highest event seq it has seen; the run records how long each resume
+took, whether it was recovered, and every event and chat each bot saw, so that chats missed,
+duplicates and PlayerLeft frames are judged here, room by room.
 """
 
 from __future__ import annotations
 
 import array
 import asyncio
+import collections
 import contextlib
 import json
 import math
 import os
+import random
 import resource
 import select
 import sys
@@ -37,6 +45,8 @@ SEND_EARLY = 0.0005  # a bot due within half a millisecond is sent now (timers h
 PING_PERIOD = 15.0  # idle bots ping so that an idle timeout does not cut them
 GENERATOR_NICE = -10
 JOIN_TIMEOUT = 20.0  # seconds from connect to Welcome before the bot counts as failed
+RESUME_TIMEOUT = 15.0  # seconds from the drop to Resumed before the resume counts as failed
+MAX_FRAME_SAMPLES = 5  # drain mode: example frames of each anomaly, for the report
 # What a browser offers; the server answers with server_no_context_takeover (signight.wsprotocol),
 # so each compressed message inflates on its own.
 DEFLATE_OFFER = {"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"}
@@ -55,12 +65,28 @@ class _Player(msgspec.Struct):
     state: _State
 
 
+class _Event(msgspec.Struct):
+    """A room event (PlayerJoined, PlayerLeft, Chat) inside Resumed.missed, or a chat item."""
+
+    type: str = ""
+    seq: int = -1
+    id: str = ""
+    client_id: str = ""
+    message: str = ""
+
+
 class _Frame(msgspec.Struct):
     type: str
     players: list[_Player] = []
     client_id: str = ""
     message: str = ""
     code: str = ""
+    seq: int = -1  # Welcome, Resumed and the event frames
+    id: str = ""  # Chat
+    resume_token: str = ""  # Welcome, Resumed
+    recovered: bool = False  # Resumed
+    missed: list[_Event] = []  # Resumed
+    chat_history: list[_Event] = []  # Welcome, Resumed when not recovered
 
 
 _decode = msgspec.json.Decoder(_Frame).decode
@@ -74,7 +100,7 @@ class Plan:
     """Times are seconds after `epoch` (a time.monotonic() value chosen by the parent)."""
 
     epoch: float
-    bots: list[dict[str, Any]]  # {"id": int, "room": str, "url": str}
+    bots: list[dict[str, Any]]  # {"id": int, "room": str, "url": str[, "resume_url": str]}
     rate: float = 20.0
     chat_period: float = 10.0
     connect_at: float = 1.0
@@ -90,6 +116,9 @@ class Plan:
     wait_go: bool = False  # after "joined", read {"updates_at", "measure_at", "stop_at"} on stdin
     connect_deadline: float = 0.0  # > 0: bots not yet connecting this long after connect_at give up
     deflate: bool = False  # offer permessage-deflate; inflate the frames that come compressed
+    drain: bool = False  # resume after a 1001 or a lost connection (bots need "resume_url")
+    resume_jitter: float = 0.25  # seconds, uniform: the wait between the drop and the reconnect
+    age_slice_ms: float = 250.0  # drain mode: state ages kept per this much send time
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Plan:
@@ -102,11 +131,12 @@ class Plan:
 class Bot(WSListener):
     """One player: its socket, what it sent (seq -> send ms) and what it saw from others."""
 
-    def __init__(self, *, id: int, room: str, url: str, run: Run) -> None:
+    def __init__(self, *, id: int, room: str, url: str, run: Run, resume_url: str = "") -> None:
         super().__init__()
         self.id = id
         self.room = room
         self.url = url
+        self.resume_url = resume_url
         self.run = run
         self.name = f"b{id}"
         self.client_id = ""
@@ -118,6 +148,24 @@ class Bot(WSListener):
         self.seen: dict[int, array.array[float]] = {}  # sender id -> receipt ms by seq (NaN: never)
         self.pending_chats: dict[str, float] = {}
         self.chats_sent = 0
+        # What a resuming client keeps (drain mode), and what the judge needs of it.
+        self.resume_token = ""
+        self.join_seq = -1  # Welcome.seq: the events after it are this bot's to see
+        self.last_seq = -1  # the highest event seq seen (Welcome, events, Resumed, missed)
+        self.event_seqs: set[int] = set()
+        self.arrivals: list[int] = []  # the first event seqs, in the order they came (samples)
+        self.recent: collections.deque[tuple[int, float]] = collections.deque(maxlen=6)
+        self.before_drop: list[tuple[int, float]] = []  # `recent` when it was dropped
+        self.resume_last_seq = -1  # the last_seq its Resume sent
+        self.resumed_seq = -1  # Resumed.seq
+        self.missed_seqs: list[int] = []  # the seqs of its Resumed.missed
+        self.after_resume: list[int] = []  # the first event seqs live after its Resumed
+        self.chat_ids: set[str] = set()
+        self.dropped_at = 0.0  # time.monotonic() of the drop being resumed
+        self.connect_started = 0.0  # the reconnect of a resume: after the jitter
+        self.resume_sent_at = 0.0
+        self.resumed_t = 0.0  # seconds after epoch
+        self.resumed: asyncio.Future[None] | None = None
         self._fragments: list[bytes] = []
         color = (id * 2654435761) & 0xFFFFFF
         # bytes %-formatting is the cheapest way to build 12,000 frames a second
@@ -152,19 +200,30 @@ class Bot(WSListener):
                 payload = frame.get_payload_as_memoryview()
             self.run.on_message(self, _decode(payload))
         elif kind is WSMsgType.CLOSE:
+            code = frame.get_close_code()
             if not self.closing:
-                code, reason = frame.get_close_code(), frame.get_close_message()
-                self.run.error(f"closed by server: {code} {reason!r}")
+                reason = frame.get_close_message()
                 self.closing = True
-            transport.send_close(frame.get_close_code())
+                if self.run.plan.drain and code == GOING_AWAY and self.client_id:
+                    self.run.on_drop(self, f"{int(code)} {reason.decode(errors='replace')}")
+                else:
+                    self.run.error(f"closed by server: {code} {reason!r}")
+            transport.send_close(code)
             transport.disconnect()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if transport is not self.transport:  # the socket a resumed bot has left behind
+            return
         if not self.closing:
             self.closing = True
-            self.run.error("connection lost")
+            if self.run.plan.drain and self.client_id and not self.run.finished:
+                self.run.on_drop(self, "connection lost (no close frame)")
+            else:
+                self.run.error("connection lost")
         if self.joined is not None and not self.joined.done():
             self.joined.set_exception(ConnectionError("disconnected before Welcome"))
+        if self.resumed is not None and not self.resumed.done():
+            self.resumed.set_exception(ConnectionError("disconnected before Resumed"))
 
     def send_update(self, now: float) -> None:
         self.seq += 1
@@ -173,18 +232,35 @@ class Bot(WSListener):
         assert self.transport is not None
         self.transport.send(WSMsgType.TEXT, self._template % (self.seq % 1000, self.seq, ms))
 
-    def send_json(self, message: dict[str, Any]) -> None:
-        if self.transport is not None and not self.closing:
+    def send_json(self, message: dict[str, Any], *, resuming: bool = False) -> None:
+        """Nothing is sent on a closing socket, except the Resume of a bot that is resuming."""
+        if self.transport is not None and (resuming or not self.closing):
             self.transport.send(WSMsgType.TEXT, json.dumps(message).encode())
 
 
 # --- one generator process --------------------------------------------------------------------
 
 
+GOING_AWAY = 1001  # a drain's close: action `resume` (rooms.protocol.codes)
+
+
+class ResumeFailed(Exception):
+    """The server answered a Resume with Error resume_failed."""
+
+
 class Run:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.bots = [Bot(id=b["id"], room=b["room"], url=b["url"], run=self) for b in plan.bots]
+        self.bots = [
+            Bot(
+                id=b["id"],
+                room=b["room"],
+                url=b["url"],
+                resume_url=b.get("resume_url", ""),
+                run=self,
+            )
+            for b in plan.bots
+        ]
         self.rooms: dict[str, list[Bot]] = {}
         for bot in self.bots:
             self.rooms.setdefault(bot.room, []).append(bot)
@@ -196,6 +272,29 @@ class Run:
         self.frames = Counter[str]()
         self.updates_sent = 0  # in the measured window
         self.wire_bytes = 0  # frame payloads received, as on the wire (compressed or not)
+        self.finished = False  # the bots are closing on purpose: nothing after this is judged
+        self.everyone_joined = False  # the measured window began: a PlayerJoined now is news
+        # drain mode
+        self.age_sent_ms = array.array("d")  # the send time of each age in `ages`
+        self.drops: list[float] = []  # seconds after epoch
+        self.drop_reasons: Counter[str] = Counter()
+        self.resume_ms: list[float] = []  # drop -> Resumed
+        self.resume_rtt_ms: list[float] = []  # Resume sent -> Resumed
+        self.resumed_at: list[float] = []  # seconds after epoch
+        # (drop s after epoch, drop -> Resumed ms, Resume -> Resumed ms, connect ms)
+        self.resumes: list[tuple[float, float, float, float]] = []
+        self.recovered = 0
+        self.missed_events = 0  # events delivered in Resumed.missed
+        self.resume_failures: Counter[str] = Counter()
+        self.anomalies: Counter[str] = Counter()
+        self.samples: dict[str, list[str]] = {}
+        self.room_chats: dict[str, dict[str, tuple[str, str, int]]] = {
+            room: {} for room in self.rooms
+        }  # room -> chat id -> (sender client_id, message, seq), from whoever received it
+        self.room_events: dict[str, dict[int, tuple[str, str, float]]] = {
+            room: {} for room in self.rooms
+        }  # room -> seq -> (type, client_id, first receipt s after epoch), from any bot
+        self._tasks: set[asyncio.Task[None]] = set()
         self.retime()
 
     def retime(self, **times: float) -> None:
@@ -215,6 +314,13 @@ class Run:
     def now(self) -> float:
         return time.monotonic() - self.plan.epoch
 
+    def anomaly(self, what: str, sample: Any) -> None:
+        """Something the drain judge counts (PlayerLeft seen, a duplicate event ...)."""
+        self.anomalies[what] += 1
+        kept = self.samples.setdefault(what, [])
+        if len(kept) < MAX_FRAME_SAMPLES:
+            kept.append((sample if isinstance(sample, str) else _brief(sample))[:700])
+
     # --- receive ---------------------------------------------------------------------------
 
     def on_message(self, bot: Bot, msg: _Frame) -> None:
@@ -226,6 +332,7 @@ class Run:
             seen = bot.seen
             lo = self.measure_from_ms
             ages = self.ages
+            sent_log = self.age_sent_ms if self.plan.drain else None
             for player in msg.players:
                 tag = player.state.velocity
                 if tag is None or player.client_id == own:
@@ -233,21 +340,163 @@ class Run:
                 seq, sent, sender = tag
                 if sent >= lo:
                     ages.append(now_ms - sent)
+                    if sent_log is not None:
+                        sent_log.append(sent)
                 try:
                     seen[sender][int(seq)] = now_ms  # type: ignore[index]
                 except (KeyError, IndexError):
                     self._mark_slow(seen, int(sender), int(seq), now_ms)
-        elif kind == "Chat":
-            if msg.client_id == bot.client_id:
-                sent = bot.pending_chats.pop(msg.message, None)
-                if sent is not None:
-                    self.chat_rtt_ms.append((time.monotonic() - sent) * 1000.0)
+        elif kind in ("Chat", "PlayerJoined", "PlayerLeft"):
+            self.on_event(bot, msg, missed=False)
         elif kind == "Welcome":
             bot.client_id = msg.client_id
+            bot.join_seq = bot.last_seq = msg.seq
+            bot.resume_token = msg.resume_token
             if bot.joined is not None and not bot.joined.done():
                 bot.joined.set_result(None)
+        elif kind == "Resumed":
+            self.on_resumed(bot, msg)
         elif kind == "Error":
-            self.error(f"Error frame {msg.code}: {msg.message[:80]}")
+            if msg.code == "resume_failed" and bot.resumed is not None and not bot.resumed.done():
+                bot.resumed.set_exception(ResumeFailed(f"{msg.code}: {msg.message}"))
+            else:
+                self.error(f"Error frame {msg.code}: {msg.message[:80]}")
+
+    def on_event(self, bot: Bot, msg: _Frame | _Event, *, missed: bool) -> None:
+        """A numbered room event, live or in Resumed.missed: each seq exactly once, in order."""
+        if self.finished:
+            return
+        seq = msg.seq
+        kind = msg.type
+        phase = "measured" if self.everyone_joined else "joining"
+        how = "in Resumed.missed" if missed else "live"
+        if seq in bot.event_seqs:
+            self.anomaly(f"duplicate event ({how})", f"{bot.name}: {_brief(msg)}")
+        else:
+            if seq <= bot.join_seq:
+                # Its Welcome's room_state already shows this (docs: not sent again).
+                self.anomaly(
+                    f"event older than the bot's Welcome ({how}, {phase})",
+                    f"{bot.name} got {kind} seq {seq} of {msg.client_id[:8]} at "
+                    f"t={self.now():.2f}, its Welcome had seq {bot.join_seq} "
+                    f"(-{bot.join_seq - seq})",
+                )
+            elif seq <= bot.last_seq:
+                self.anomaly(
+                    f"event out of order ({how}, {phase})",
+                    f"{bot.name} got {kind} seq {seq} of {msg.client_id[:8]} after seq "
+                    f"{bot.last_seq} (-{bot.last_seq - seq}) at t={self.now():.2f}",
+                )
+            bot.event_seqs.add(seq)
+        if len(bot.arrivals) < 12:
+            bot.arrivals.append(seq)
+        bot.recent.append((seq, self.now()))
+        if bot.resumed_t and not missed and len(bot.after_resume) < 6:
+            bot.after_resume.append(seq)
+        bot.last_seq = max(bot.last_seq, seq)
+        self.room_events[bot.room].setdefault(seq, (kind, msg.client_id, self.now()))
+        if kind == "Chat":
+            bot.chat_ids.add(msg.id)
+            self.room_chats[bot.room].setdefault(msg.id, (msg.client_id, msg.message, seq))
+            if msg.client_id == bot.client_id:
+                sent = bot.pending_chats.pop(msg.message, None)
+                if sent is not None and not missed:
+                    self.chat_rtt_ms.append((time.monotonic() - sent) * 1000.0)
+        elif kind == "PlayerLeft":
+            self.anomaly("PlayerLeft seen", msg)
+        elif kind == "PlayerJoined" and self.everyone_joined:
+            self.anomaly("PlayerJoined after everyone joined", msg)
+
+    def on_resumed(self, bot: Bot, msg: _Frame) -> None:
+        now = time.monotonic()
+        if bot.resumed is None or bot.resumed.done():
+            self.anomaly("Resumed not asked for", msg)
+            return
+        if msg.client_id != bot.client_id:
+            self.anomaly("Resumed with another client_id", f"{bot.client_id} -> {msg.client_id}")
+        bot.resumed_seq = msg.seq
+        bot.missed_seqs = [event.seq for event in msg.missed]
+        for event in msg.missed:
+            self.on_event(bot, event, missed=True)
+        self.missed_events += len(msg.missed)
+        if msg.recovered:
+            self.recovered += 1
+        else:
+            # The room's recent chat replaces what the bot had: it is received too.
+            bot.chat_ids.update(item.id for item in msg.chat_history)
+            self.anomaly("Resumed not recovered", f"seq {msg.seq}, missed {len(msg.missed)}")
+        bot.last_seq = max(bot.last_seq, msg.seq)
+        bot.resume_token = msg.resume_token
+        self.resume_ms.append((now - bot.dropped_at) * 1000.0)
+        self.resume_rtt_ms.append((now - bot.resume_sent_at) * 1000.0)
+        self.resumes.append(
+            (
+                bot.dropped_at - self.plan.epoch,
+                self.resume_ms[-1],
+                self.resume_rtt_ms[-1],
+                (bot.resume_sent_at - bot.connect_started) * 1000.0,
+            )
+        )
+        self.resumed_at.append(now - self.plan.epoch)
+        bot.resumed_t = now - self.plan.epoch
+        bot.closing = False
+        bot.resumed.set_result(None)
+
+    # --- resume (drain mode) ---------------------------------------------------------------
+
+    def on_drop(self, bot: Bot, why: str) -> None:
+        """The bot's server closed it (1001) or its connection dropped: resume elsewhere."""
+        bot.dropped_at = time.monotonic()
+        bot.before_drop = list(bot.recent)
+        self.drops.append(bot.dropped_at - self.plan.epoch)
+        self.drop_reasons[why] += 1
+        task = asyncio.get_running_loop().create_task(self.resume(bot))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def resume(self, bot: Bot) -> None:
+        """What a client following the action table does on 1001: reconnect after a jitter to
+        another server and send Resume first (docs/protocol.md, action `resume`)."""
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(random.uniform(0.0, self.plan.resume_jitter))
+        bot.resumed = loop.create_future()
+        bot.connect_started = time.monotonic()
+        try:
+            await asyncio.wait_for(
+                ws_connect(lambda: bot, bot.resume_url, websocket_handshake_timeout=15),
+                RESUME_TIMEOUT,
+            )
+            bot.resume_sent_at = time.monotonic()
+            bot.resume_last_seq = bot.last_seq
+            bot.send_json(
+                {"type": "Resume", "resume_token": bot.resume_token, "last_seq": bot.last_seq},
+                resuming=True,
+            )
+            left = RESUME_TIMEOUT - (time.monotonic() - bot.dropped_at)
+            await asyncio.wait_for(asyncio.shield(bot.resumed), max(0.1, left))
+        except Exception as exc:  # a failed resume is a result, not a crash
+            if not bot.resumed.done():
+                bot.resumed.cancel()  # a Resumed after the timeout is not a resume
+            self.resume_failures[f"{type(exc).__name__}: {str(exc)[:160]}"] += 1
+            if isinstance(exc, ResumeFailed):
+                await self.rejoin(bot)
+            elif bot.transport is not None:
+                bot.transport.disconnect()
+
+    async def rejoin(self, bot: Bot) -> None:
+        """After resume_failed the socket stays open and a client sends Join (the contract)."""
+        bot.joined = asyncio.get_running_loop().create_future()
+        bot.send_json(
+            {"type": "Join", "room_id": bot.room, "name": bot.name, "color": "#33AA55"},
+            resuming=True,
+        )
+        try:
+            await asyncio.wait_for(bot.joined, JOIN_TIMEOUT)
+        except Exception as exc:
+            self.error(f"Join after resume_failed: {type(exc).__name__}: {str(exc)[:80]}")
+            return
+        self.anomaly("joined again after resume_failed", bot.name)
+        bot.closing = False
 
     def _mark_slow(
         self, seen: dict[int, array.array[float]], sender: int, seq: int, now_ms: float
@@ -427,6 +676,84 @@ class Run:
             "final_delivered": final_ok,
         }
 
+    def judge_drain(self) -> dict[str, Any]:
+        """Room by room: every chat a bot should have seen (numbered after its Welcome) and did
+        not, live or in a Resumed; every event another bot of the room saw and this one did not;
+        the Chats never answered, split into those the room saw (the sender alone missed its
+        own) and those nobody saw (dropped with the socket they were sent on)."""
+        missed_echoed = missed_posted = 0
+        seq_gaps: Counter[str] = Counter()
+        unanswered_posted = unanswered_lost = 0
+        for room, members in self.rooms.items():
+            posted = self.room_chats[room]
+            by_text = {(sender, text) for sender, text, _ in posted.values()}
+            live = [b for b in members if b.client_id]
+            echoed = {
+                cid
+                for b in live
+                for cid, (sender, _, _) in posted.items()
+                if sender == b.client_id and cid in b.chat_ids
+            }
+            events = self.room_events[room]
+            for bot in live:
+                for cid, (sender, text, seq) in posted.items():
+                    if seq > bot.join_seq and cid not in bot.chat_ids:
+                        if cid in echoed:
+                            missed_echoed += 1
+                        else:
+                            missed_posted += 1
+                        self.anomaly(
+                            "chat missed",
+                            f"{bot.name} ({bot.client_id}, joined at seq {bot.join_seq}) "
+                            f"never got chat {cid} seq {seq} {text!r} of {sender}",
+                        )
+                gaps = sorted(s for s in events if s > bot.join_seq and s not in bot.event_seqs)
+                for seq in gaps:
+                    kind, sender, first = events[seq]
+                    phase = "joining" if first < self.plan.measure_at else "measured"
+                    seq_gaps[phase] += 1
+                    base = bot.join_seq
+                    if phase == "joining":
+                        order = ", ".join(f"+{s - base}" for s in bot.arrivals)
+                        story = f"its first events came as {order}"
+                    else:
+                        drop = bot.dropped_at - self.plan.epoch if bot.dropped_at else 0.0
+                        last = ", ".join(f"+{s - base} t={t:.2f}" for s, t in bot.before_drop)
+                        story = (
+                            f"dropped at t={drop:.2f}, its Resume's last_seq "
+                            f"+{bot.resume_last_seq - base}, its last events before the drop "
+                            f"came as {last}; Resumed.seq +{bot.resumed_seq - base}, missed "
+                            f"{[s - base for s in bot.missed_seqs]}, then live "
+                            f"{[s - base for s in bot.after_resume]}"
+                            if bot.dropped_at
+                            else "never dropped"
+                        )
+                    where = (
+                        f"resumed at t={bot.resumed_t:.2f}"
+                        if bot.resumed_t
+                        else ("never dropped" if not bot.dropped_at else "dropped, not resumed")
+                    )
+                    self.anomaly(
+                        f"event a bot never got ({kind}, {phase})",
+                        f"{bot.name} (Welcome seq {base}, {where}) never got {kind} seq "
+                        f"+{seq - base} of {sender[:8]} that its room first saw at "
+                        f"t={first:.2f}; {story}",
+                    )
+                for text in bot.pending_chats if bot.dropped_at else ():
+                    if (bot.client_id, text) in by_text:
+                        unanswered_posted += 1
+                    else:
+                        unanswered_lost += 1
+        return {
+            "chats_posted": sum(len(c) for c in self.room_chats.values()),
+            "chats_missed": missed_echoed,
+            "chats_missed_any": missed_echoed + missed_posted,
+            "event_seq_gaps": seq_gaps["measured"],
+            "event_seq_gaps_joining": seq_gaps["joining"],
+            "chats_unanswered_posted": unanswered_posted,
+            "chats_unanswered_lost": unanswered_lost,
+        }
+
     # --- the whole run ---------------------------------------------------------------------
 
     async def main(self) -> dict[str, Any]:
@@ -449,6 +776,9 @@ class Run:
             chats = asyncio.create_task(self.send_chats())
             sender = asyncio.create_task(self.send_updates())
             await self.sleep_until(plan.measure_at)
+            # The last joiners' PlayerJoined may still be on its way at the go line; by now
+            # one is news (a resume that joined anew, say).
+            self.everyone_joined = True
             cpu_start, wall_start = _cpu_seconds(), time.monotonic()
             frames_start, bytes_start = self.frames.total(), self.wire_bytes
             await sender
@@ -457,8 +787,12 @@ class Run:
             bytes_window = self.wire_bytes - bytes_start
             await chats
             await self.sleep_until(plan.stop_at + plan.final_wait)
+        self.finished = True
         delivery = self.judge_delivery() if not plan.idle else {}
+        drain = self.judge_drain() if plan.drain else {}
         for bot in self.bots:
+            if plan.drain and bot.dropped_at:
+                continue  # sent on a socket that was drained: judge_drain counts them
             for _ in bot.pending_chats:
                 self.error("chat never echoed")
         for bot in self.bots:
@@ -484,6 +818,28 @@ class Run:
             "error_samples": dict(self.error_samples),
             "delivery": delivery,
             "cpu": cpu,
+            **(self.drain_result(drain) if plan.drain else {}),
+        }
+
+    def drain_result(self, judged: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "drain": {
+                **judged,
+                "drops": len(self.drops),
+                "drop_times": self.drops,
+                "drop_reasons": dict(self.drop_reasons),
+                "resumed": len(self.resume_ms),
+                "resumed_times": self.resumed_at,
+                "resume_ms": self.resume_ms,
+                "resume_rtt_ms": self.resume_rtt_ms,
+                "resumes": self.resumes,
+                "recovered": self.recovered,
+                "missed_events": self.missed_events,
+                "resume_failures": dict(self.resume_failures),
+                "anomalies": dict(self.anomalies),
+                "samples": self.samples,
+                "age_slices": _bin_slices(self.ages, self.age_sent_ms, self.plan.age_slice_ms),
+            }
         }
 
 
@@ -496,6 +852,31 @@ def _bin(values: array.array[float]) -> dict[str, int]:
     )
     index, counts = np.unique(bins, return_counts=True)
     return {str(int(i)): int(n) for i, n in zip(index, counts, strict=True)}
+
+
+def _brief(msg: _Frame | _Event) -> str:
+    """An event frame as the bot decoded it, without the fields it does not carry."""
+    fields = {"type": msg.type, "client_id": msg.client_id, "seq": msg.seq}
+    if msg.id:
+        fields |= {"id": msg.id, "message": msg.message}
+    return json.dumps(fields)
+
+
+def _bin_slices(
+    ages: array.array[float], sent_ms: array.array[float], slice_ms: float
+) -> list[list[int]]:
+    """[slice, bin, count] triples: ages in 0.1 ms bins per `slice_ms` of send time, so the
+    parent can take the percentiles of any window (the handover's) after the run."""
+    if not ages:
+        return []
+    age = np.frombuffer(ages, dtype=np.float64)
+    sent = np.frombuffer(sent_ms, dtype=np.float64)[: age.size]
+    bins = np.minimum((age.clip(min=0) * 10).astype(np.int64), HIST_BINS - 1)
+    slices = (sent // slice_ms).astype(np.int64)
+    keys, counts = np.unique(slices * HIST_BINS + bins, return_counts=True)
+    return [
+        [int(k // HIST_BINS), int(k % HIST_BINS), int(n)] for k, n in zip(keys, counts, strict=True)
+    ]
 
 
 def _cpu_seconds() -> float:

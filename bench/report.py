@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,12 @@ def _cell(record: dict[str, Any], key: str, fmt: str) -> str:
         value = "yes" if record["final_ok"] else "NO"
     elif key == "verdict":
         value = (
-            "pass" if record["passed"] else ("GEN-BOUND" if not record["generator_ok"] else "FAIL")
+            "pass"
+            if record["passed"]
+            # a drain's verdict is its own (bench/drain.py): the generator figures are shown
+            else (
+                "GEN-BOUND" if not record["generator_ok"] and record["kind"] != "drain" else "FAIL"
+            )
         )
     else:
         value = record.get(key)
@@ -82,6 +88,8 @@ def print_step(record: dict[str, Any]) -> None:
         print(f"      errors: {record['error_samples']}", flush=True)
     if record.get("server_log_errors"):
         print(f"      server log: {record['server_log_samples']}", flush=True)
+    if record["kind"] == "drain":
+        print("\n".join(drain_lines(record, [])), flush=True)
 
 
 def largest_passing(records: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -125,9 +133,16 @@ def summary_lines(
 ) -> list[str]:
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for r in records:
-        if r["kind"] != "profiled":
+        if r["kind"] not in ("profiled", "drain"):
             by_kind.setdefault(_series(r), []).append(r)
     lines = []
+    keyframes = {r.get("keyframe_seconds") for r in records} - {None}
+    if keyframes:
+        lines.append(
+            "servers ran with KEYFRAME_SECONDS="
+            + ", ".join(f"{k:g}" for k in sorted(keyframes))
+            + " (a keyframe every that many seconds; 600 = practically none)"
+        )
     for kind, recs in by_kind.items():
         best = largest_passing(recs)
         tried = ", ".join(f"{r['step']} {_cell(r, 'verdict', '{}')}" for r in recs)
@@ -166,6 +181,9 @@ def summary_lines(
             f"({'pass' if r['passed'] else 'fail'})"
         )
     lines += _deflate_lines(by_kind.get("deflate", []), by_kind.get("product", []))
+    for r in records:
+        if r["kind"] == "drain":
+            lines += drain_lines(r, by_kind.get("product", []))
     gen = [r for r in records if r["generator_ok"]]
     if records:
         worst = max(records, key=lambda r: max(r["generator_cpu_pct"]))
@@ -216,8 +234,102 @@ def _series(record: dict[str, Any]) -> str:
     return record["kind"] if servers == 1 else f"{record['kind']} x{servers} processes"
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+# --- drain mode (bench/drain.py) --------------------------------------------------------------
+
+
+def drain_lines(record: dict[str, Any], single: list[dict[str, Any]]) -> list[str]:
+    """The drain run in a few lines, beside the single-process steps of the same run."""
+    d = record["drain"]
+    verdict = "PASS" if record["passed"] else "FAIL"
+    h = d["age_handover"]
+    lines = [
+        f"drain {record['step']} ({record['players']} players, 2 processes, A drained over "
+        f"{d['drain_seconds']:g} s, resume jitter 0-{d['resume_jitter_s']:g} s, grace "
+        f"{d['resume_grace_s']} s): {verdict}",
+        f"  resume time (1001 close -> Resumed, the jitter included) p50 "
+        f"{_fmt(d['resume_p50_ms'])} ms, p99 {_fmt(d['resume_p99_ms'])} ms, max "
+        f"{_fmt(d['resume_max_ms'])} ms; of which the reconnect (TCP + WebSocket handshake) p50 "
+        f"{_fmt(d['connect_p50_ms'])} ms, p99 {_fmt(d['connect_p99_ms'])} ms, and Resume -> "
+        f"Resumed p50 {_fmt(d['resume_rtt_p50_ms'])} ms, p99 {_fmt(d['resume_rtt_p99_ms'])} ms",
+        "  by the second of the drain a bot was closed in (bots: resume p50/max, reconnect max, "
+        "Resume -> Resumed max, ms): "
+        + "; ".join(
+            f"+{s['second']}s {s['resumes']}: {s['p50_ms']:.0f}/{s['max_ms']:.0f}, "
+            f"{s['connect_max_ms']:.0f}, {s['rtt_max_ms']:.0f}"
+            for s in d["resume_by_second"]
+        ),
+        f"  resumed {d['resumed']}/{d['bots_on_a']} bots of A ({d['drops']} closed: "
+        f"{_counts(d['drop_reasons'])}; failures: {_counts(d['resume_failures']) or 'none'}); "
+        f"recovered {d['recovered']}/{d['resumed']} = {_pct(d['recovered_ratio'])}; "
+        f"{d['missed_events']} events delivered in missed",
+        f"  chats missed {d['chats_missed']} (of {d['chats_posted']} posted; any posted chat: "
+        f"{d['chats_missed_any']}) {_ok(d['chats_missed'] == 0)}; PlayerLeft seen "
+        f"{d['player_left_seen']} {_ok(d['player_left_seen'] == 0)}; PlayerJoined seen "
+        f"{d['player_joined_seen']}; events: duplicate {d['duplicate_events']}, already in the "
+        f"Welcome {d['events_before_welcome']}, never got (seen by others in the room) "
+        f"{d['event_seq_gaps']}, out of order (live) "
+        f"{d['events_out_of_order'] - d['events_out_of_order_joining']}",
+        f"  state age p50/p99/max ms: before SIGTERM {_ages(d['age_before'])}; across the "
+        f"handover (SIGTERM to {d['handover_tail_s']:g} s after the last Resumed, "
+        f"{d['handover_window_s'][1] - d['handover_window_s'][0]:.1f} s) p99 "
+        f"{_fmt(h['p99_ms'])} ({_ages(h)}); after {_ages(d['age_after'])}",
+        f"  A: closes from +{_fmt(d['first_close_after_s'], 2)} to "
+        f"+{_fmt(d['last_close_after_s'], 2)} s after SIGTERM, exit {d['a_exit_code']} at "
+        f"+{d['a_exit_after_s']:.1f} s; CPU before SIGTERM A {_cpu(d, 'server_a')}%, "
+        f"B {_cpu(d, 'server_b')}%; B alone after {d['server_b_cpu_after_pct']:.0f}%; "
+        f"delivery {100 * record['delivery_ratio']:.2f}%, final states "
+        f"{'yes' if record['final_ok'] else 'NO'}, errors {record['errors']}",
+    ]
+    if d["event_seq_gaps_joining"] or d["events_out_of_order_joining"]:
+        lines.append(
+            f"  NOT OK, while the bots were joining (before the measured window, not in the "
+            f"verdict): {d['event_seq_gaps_joining']} room events a bot never got and its room "
+            f"saw, {d['events_out_of_order_joining']} arrived after a higher seq"
+        )
+    if d["chats_unanswered_posted"] or d["chats_unanswered_lost"]:
+        lines.append(
+            f"  Chats sent on a draining socket and never answered: {d['chats_unanswered_lost']} "
+            f"that no bot saw (dropped with the socket), {d['chats_unanswered_posted']} that "
+            "the room saw but not their sender"
+        )
+    for what, kept in d["samples"].items():
+        lines.append(f"  {what}: {d['anomalies'].get(what, '?')}x, e.g.")
+        lines += [f"    {sample}" for sample in kept[:3]]
+    if not record["passed"]:
+        lines.append(f"  why: {'; '.join(record['reasons'])}")
+    for r in single:
+        if r["step"] in ("30x10", "60x10") and r["servers"] == 1 and r["kind"] == "product":
+            lines.append(
+                f"  beside one process at {r['step']}: p99 {_fmt(r['age_p99_ms'])} ms, "
+                f"{_fmt(r['cpu_us_per_update'], 0)} us/Update, server CPU "
+                f"{r['server_cpu_pct']:.0f}% ({'pass' if r['passed'] else 'FAIL'})"
+            )
+    return lines
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _ok(good: bool) -> str:
+    return "(ok)" if good else "(FAIL)"
+
+
+def _ages(window: dict[str, Any]) -> str:
+    return f"{_fmt(window['p50_ms'])}/{_fmt(window['p99_ms'])}/{_fmt(window['max_ms'])}"
+
+
+def _counts(counter: dict[str, int]) -> str:
+    return ", ".join(f"{n}x {what}" for what, n in counter.items())
+
+
+def _cpu(d: dict[str, Any], name: str) -> str:
+    value = d["cpu_before_pct"].get(name)
+    return "-" if value is None or math.isnan(value) else f"{value:.0f}"
 
 
 def write_outputs(
@@ -249,7 +361,7 @@ def plot(path: Path, records: list[dict[str, Any]]) -> None:
     fig, ax = plt.subplots(figsize=(8, 5))
     series: dict[str, list[dict[str, Any]]] = {}
     for r in records:
-        if r["kind"] != "profiled":
+        if r["kind"] not in ("profiled", "drain"):  # a drain's p99 spans its handover
             series.setdefault(_series(r), []).append(r)
     for label, recs in series.items():
         pts = [(r["players"], r["age_p99_ms"]) for r in recs if r["age_p99_ms"] is not None]

@@ -177,7 +177,9 @@ class Server:
         log_dir: Path,
         timeout: float = 60,
         deflate: bool = False,
+        env: dict[str, str] | None = None,
     ) -> Server:
+        """`env`: settings of this server only, over the backing's (e.g. its drain period)."""
         port, http_port = free_port(), free_port()
         log_dir.mkdir(parents=True, exist_ok=True)
         kind = "baseline" if app == BASELINE_APP else "product"
@@ -196,10 +198,16 @@ class Server:
             app,
         ]
         with open(log_path, "ab") as log:
-            env = {**backing.env, "WS_PER_MESSAGE_DEFLATE": "1" if deflate else "0"}
+            environ = {
+                **backing.env,
+                "WS_PER_MESSAGE_DEFLATE": "1" if deflate else "0",
+                **(env or {}),
+            }
             if app == BASELINE_APP:
-                env["DJANGO_SETTINGS_MODULE"] = "bench.baseline.settings"
-            proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+                environ["DJANGO_SETTINGS_MODULE"] = "bench.baseline.settings"
+            proc = subprocess.Popen(
+                argv, cwd=REPO, env=environ, stdout=log, stderr=subprocess.STDOUT
+            )
         server = cls(app, port, http_port, proc, log_path)
         prioritize(proc.pid)
         try:

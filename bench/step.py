@@ -221,15 +221,15 @@ def run_step(
             procs |= {name: psutil.Process(pid) for name, pid in backing.pids().items()}
         procs |= {f"gen{i}": psutil.Process(g.pid) for i, g in enumerate(gens)}
         sampler = Sampler(procs)
-        _sleep_until(epoch + measure_at)
+        sleep_until(epoch + measure_at)
         sampler.begin()
         system_start = psutil.cpu_times()
         if on_steady is not None:
             on_steady(timing.duration)
-        _sleep_until(epoch + stop_at)
+        sleep_until(epoch + stop_at)
         cpu = sampler.end()
-        system = _system_busy(system_start, psutil.cpu_times())
-        rss = {name: _rss(p) for name, p in procs.items() if name.startswith("server")}
+        system = system_busy(system_start, psutil.cpu_times())
+        rss = {name: rss_of(p) for name, p in procs.items() if name.startswith("server")}
         results = [read_events(g, "result", timeout=60 + spec.players / 20) for g in gens]
         for g in gens:
             g.wait(10)
@@ -343,21 +343,21 @@ def summarize(
     }
 
 
-def _rss(proc: psutil.Process) -> int:
+def rss_of(proc: psutil.Process) -> int:
     try:
         return proc.memory_info().rss
     except psutil.Error:
         return 0
 
 
-def _system_busy(start: Any, end: Any) -> float:
+def system_busy(start: Any, end: Any) -> float:
     """Busy share of the whole machine (both cores) over the window, in percent."""
     idle = (end.idle + getattr(end, "iowait", 0)) - (start.idle + getattr(start, "iowait", 0))
     total = sum(end) - sum(start)
     return 100.0 * (1 - idle / total) if total else 0.0
 
 
-def _sleep_until(t: float) -> None:
+def sleep_until(t: float) -> None:
     delay = t - time.monotonic()
     if delay > 0:
         time.sleep(delay)

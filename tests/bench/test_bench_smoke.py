@@ -1,7 +1,8 @@
-"""The bench's 5-second smoke: real bots against one real product server (issue 6).
+"""The bench's smokes: real bots against real product servers (issues 6 and 13).
 
-It checks that the chain works (join, updates relayed, chat echoed, results judged), not how
-fast it is: no timing assertions here, the numbers belong to `make bench`.
+They check that the chain works (join, updates relayed, chat echoed, a drain resumed elsewhere,
+results judged), not how fast it is: no timing assertions here, the numbers belong to
+`make bench`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from bench.drain import run_drain_smoke
 from bench.ladder import run_smoke
 from bench.servers import Backing
 
@@ -36,3 +38,26 @@ def test_smoke_run_relays_states_without_errors(backing: Backing, tmp_path: Path
     assert record["final_ok"] is True
     assert record["chats"] > 0
     assert record["age_p99_ms"] is not None
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_drain_smoke_every_bot_of_the_drained_server_resumes_on_the_other(
+    backing: Backing, tmp_path: Path
+) -> None:
+    record = run_drain_smoke(backing, log_dir=tmp_path)
+    drain = record["drain"]
+
+    assert record["joined"] == 8
+    assert drain["bots_on_a"] == 4
+    assert drain["drops"] == 4, drain["drop_reasons"]
+    assert drain["resumed"] == 4, drain["resume_failures"]
+    assert drain["resume_failures"] == {}
+    assert drain["recovered"] == 4
+    assert drain["a_exit_code"] == 0
+    assert drain["player_left_seen"] == 0, drain["samples"]
+    assert drain["chats_posted"] > 0
+    assert drain["chats_missed"] == 0, drain["samples"]
+    assert drain["duplicate_events"] == 0, drain["samples"]
+    assert record["errors"] == 0, record["error_samples"]
+    assert record["final_ok"] is True
