@@ -622,15 +622,6 @@ async def test_two_sockets_resuming_one_token_at_once_on_two_processes_get_one_p
         await loser.ping("the loser's socket stays open, for a Join")
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="server bug: a socket without a JWT may resume the token of a player who had one "
-    "(issue 13: 'An authenticated client must also present a valid JWT for the same subject "
-    "when resuming'); it plays that player without claiming it (presence.player_claim is for "
-    "authenticated sessions), so the subject's next JWT connection neither replaces it (4410) "
-    "nor is refused: its Join takes the room entry over and both sockets play the player",
-)
 async def test_a_token_players_session_resumed_without_its_jwt_is_still_one_player(
     redis_server, live, cluster, room_id, live_players
 ) -> None:
