@@ -164,7 +164,7 @@ export interface Resumed {
   room_state: PlayerEntry[];
   missed: (PlayerJoined | PlayerLeft | ChatFrame)[];
   resume_token: string;
-  chat_history?: ChatItem[] | null;
+  chat_history?: ChatItem[];
 }
 /**
  * Another player entered the room.
