@@ -27,6 +27,7 @@ from django.conf import settings
 
 from rooms import broadcast, presence, protocol
 from rooms.nodes import Nodes
+from rooms.ordering import GAP_WAIT, Event, RoomOrder, logged_event
 from rooms.outbox import Wire
 from rooms.session import Connection, PlayerSession
 from rooms.tick import Tick
@@ -64,6 +65,11 @@ class LocalRoom:
     members: dict[str, Member] = field(default_factory=dict)
     seen: set[int] = field(default_factory=set)
     seen_order: collections.deque[int] = field(default_factory=collections.deque)
+    order: RoomOrder = field(init=False)
+    filling: asyncio.Task[None] | None = None  # a read of the room's log to close a gap
+
+    def __post_init__(self) -> None:
+        self.order = RoomOrder(self.seen.__contains__)
 
     def first_time(self, seq: int) -> bool:
         """False for an event already delivered here: a publish retried after its answer was
@@ -277,9 +283,10 @@ class RoomHub:
         events, with `catch_up` (events read from the room's log), each once, in order."""
         room = self.rooms.get(room_id)
         member = room.members.get(client_id) if room is not None else None
-        if member is None:  # it left meanwhile (replaced, or the hub stopped)
+        if room is None or member is None:  # it left meanwhile (replaced, or the hub stopped)
             return
         held, member.held, member.welcome_seq = member.held or [], None, seq
+        room.order.start(seq)
         pending = dict(catch_up)
         pending.update(held)
         for event_seq in sorted(pending):
@@ -300,6 +307,7 @@ class RoomHub:
                     state=member.state,
                     max_players=HEAL_MAX_PLAYERS,
                     sid=member.session.resume_sid,
+                    logged=False,
                 )
                 healed += 1
         return healed
@@ -452,16 +460,56 @@ class RoomHub:
         self._readds.add(task)
         task.add_done_callback(self._readds.discard)
 
-    async def _on_event(self, message: dict[str, Any]) -> None:
-        room_id = message["room"]
-        room = self.rooms.get(room_id)
-        if room is None:
+    async def _on_event(self, message: Event) -> None:
+        """A room event arrived: delivered in the room's order (rooms.ordering); one that
+        leaves a gap waits GAP_WAIT s for the one before it, then the room's log fills it."""
+        room = self.rooms.get(message["room"])
+        if room is None or not room.first_time(message["seq"]):
             return
-        frame, seq = message["frame"], message["seq"]
+        for event in room.order.offer(message["seq"], message):
+            await self._deliver_event(room, event)
+        if room.order.waiting:
+            self._fill_gap(message["room"], room, GAP_WAIT)
+
+    def _fill_gap(self, room_id: str, room: LocalRoom, wait: float) -> None:
+        if room.filling is None or room.filling.done():
+            room.filling = asyncio.create_task(self._fill(room_id, room, wait))
+
+    async def _fill(self, room_id: str, room: LocalRoom, wait: float) -> None:
+        await asyncio.sleep(wait)
+        if room.order.last is None or self.rooms.get(room_id) is not room:
+            return
+        try:
+            rows, newest = await presence.events_since(room_id, room.order.last)
+        except BACKING_SERVICE_ERRORS as exc:
+            logger.warning("room %s: its event log could not be read: %s", room_id, exc)
+            events = room.order.give_up()
+        else:
+            logged = [(seq, logged_event(room_id, seq, frame)) for seq, frame in rows]
+            events = room.order.fill(
+                [(seq, event) for seq, event in logged if room.first_time(seq)], newest
+            )
+            metrics.EVENTS_FILLED.inc(len(logged))
+        for event in events:
+            await self._deliver_event(room, event)
+
+    async def catch_up(self) -> int:
+        """Read the room's log for every local room that misses an event numbered a look ago
+        (its publish was lost: the answer of the script that numbered it never came back, or
+        its process died before publishing). Returns how many rooms were behind."""
+        rooms = [(room_id, room) for room_id, room in self.rooms.items()]
+        numbers = await presence.event_numbers([room_id for room_id, _ in rooms])
+        behind = 0
+        for (room_id, room), newest in zip(rooms, numbers, strict=True):
+            if room.order.overdue(newest):
+                behind += 1
+                self._fill_gap(room_id, room, 0.0)
+        return behind
+
+    async def _deliver_event(self, room: LocalRoom, message: Event) -> None:
+        room_id, frame, seq = message["room"], message["frame"], message["seq"]
         exclude, left = message.get("exclude"), message.get("left")
         deadline = message.get("deadline")
-        if not room.first_time(seq):
-            return
         if deadline is not None and time.time() > deadline:
             logger.warning(
                 "dropped a %s event for room %s: it came after its deadline",
@@ -502,6 +550,7 @@ class RoomHub:
                 await self.close_idle(now)
                 await self.nodes.maintain(now)
                 await self.expire_away()
+                await self.catch_up()
                 if now - last_reconcile >= RECONCILE_INTERVAL:
                     last_reconcile = now
                     await self.reconcile()

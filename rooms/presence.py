@@ -37,7 +37,7 @@ Resumption, Departure), never bare ints or strings.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -221,11 +221,13 @@ async def player_join(
     state: bytes,
     max_players: int,
     sid: str = "",
+    logged: bool = True,
 ) -> Joined:
     """Add a player to a room unless it is full; returns every player's state, joiner included.
     A player already in the room under another owner, or away, is taken over by this one
-    (REJOINED). `sid` is the session its resume token names. Its PlayerJoined is logged as
-    protocol.player_joined(room_id, seq, client_id, state) makes it."""
+    (REJOINED; also when this owner holds it already: the same join run twice). `sid` is the
+    session its resume token names. Its PlayerJoined is logged as protocol.player_joined(room_id,
+    seq, client_id, state) makes it, unless not `logged` (the others know it: hub.heal)."""
     node_id = owner.partition("/")[0]
     draft = protocol.player_joined_draft(room_id, client_id, state)
     reply = await _script(
@@ -240,7 +242,7 @@ async def player_join(
             room_id,
             node_id,
             sid,
-            draft.head,
+            draft.head if logged else "",
             *_log_terms(),
             RESUME_KEY_SECONDS,
         ],
@@ -334,6 +336,24 @@ async def events_after(room_id: str, seq: int) -> list[tuple[int, bytes]]:
         ),
     )
     return [(int(score), frame) for frame, score in rows]
+
+
+async def events_since(room_id: str, seq: int) -> tuple[list[tuple[int, bytes]], int]:
+    """The room's logged events numbered above `seq` (as events_after), and the room's newest
+    number, read at once: every event up to that number is among them, or was withdrawn."""
+    async with get_async().pipeline(transaction=True) as pipe:
+        pipe.zrangebyscore(_room(room_id, "events"), f"({seq}", "+inf", withscores=True)
+        pipe.get(_room(room_id, "seq"))
+        rows, newest = await pipe.execute()
+    return [(int(score), frame) for frame, score in rows], int(newest or 0)
+
+
+async def event_numbers(room_ids: Sequence[str]) -> list[int | None]:
+    """Each room's newest event number (None: the room has no keys), in one round trip."""
+    if not room_ids:
+        return []
+    values = await get_async().mget([_room(room_id, "seq") for room_id in room_ids])
+    return [int(value) if value is not None else None for value in values]
 
 
 async def player_leave(

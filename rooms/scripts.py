@@ -70,20 +70,24 @@ local function snapshot(players, states)
 end
 """
 
-# ARGV: client_id, owner, state, max_players, room_id, node_id, sid, head (PlayerJoined), keep,
+# ARGV: client_id, owner, state, max_players, room_id, node_id, sid, head (PlayerJoined; '' for
+# none: the hub putting back its players after Redis lost them, whom the others know), keep,
 # events ttl, resume ttl
 # Reply: {status, seq, chat cached (0/1), {chat items}, {client, state, ...}, epoch}; status 1
-# joined (also when this owner's entry is there already: the same join run again after its
-# answer was lost), 0 in the room already under another owner or away (this connection takes
-# the entry over; the others are not told), -1 full. `seq` numbers the PlayerJoined event (kept
-# in the log when status is 1); players and chat are the room as of it.
+# joined, 0 in the room already: under another owner or away (this connection takes the entry
+# over; the others are not told), or under this owner (the same join run again after its
+# answer was lost: the first run logged its PlayerJoined, which reaches the others from the
+# log), -1 full. With status 1 and a head, `seq` numbers
+# the PlayerJoined event, kept in the log; else it is the room's newest number (every number is
+# a logged event, so a process missing one can read it: rooms.ordering). Players and chat are
+# the room as of `seq`.
 JOIN = (
     _PRELUDE
     + """
 local status = 1
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current == ARGV[2] then
-  status = 1
+  status = 0
 elseif current then
   status = 0
   if current == AWAY then
@@ -103,9 +107,12 @@ else
 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('SET', KEYS[11], ARGV[7], 'EX', ARGV[11])
-local seq = next_seq(KEYS[6], KEYS[9])
-if status == 1 then
+local seq
+if status == 1 and ARGV[8] ~= '' then
+  seq = next_seq(KEYS[6], KEYS[9])
   record(KEYS[8], KEYS[9], seq, ARGV[8], ARGV[9], ARGV[10])
+else
+  seq = tonumber(redis.call('GET', KEYS[6])) or next_seq(KEYS[6], KEYS[9])
 end
 local cached = redis.call('EXISTS', KEYS[7])
 local chat = redis.call('LRANGE', KEYS[7], 0, -1)

@@ -51,6 +51,11 @@ PLAYERS_AWAY = Counter(
     "Players left away (resumable): their socket ended without a Leave, or their process died",
     registry=registry,
 )
+EVENTS_FILLED = Counter(
+    "signight_room_events_filled",
+    "Room events read from a room's log to close a gap (their publish was late or lost)",
+    registry=registry,
+)
 TICK_SECONDS = Histogram(
     "signight_tick_duration_seconds",
     "Time to deliver one tick's StateUpdate frames to local sockets",

@@ -653,16 +653,6 @@ async def test_a_token_players_session_resumed_without_its_jwt_is_still_one_play
 PAIRS = 7  # joins on alternate processes (with the watcher, 15 players: max_players is 16)
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=False,  # a race: lost on some runs only
-    reason="server bug: an event is numbered in Redis (presence) and published afterwards "
-    "(broadcast.event, on a pooled connection), and a node delivers on receipt: a Join on "
-    "another process that follows a Welcome can be published first, so its higher seq "
-    "arrives before the lower one. protocol.md: 'A seq at or below the last one is a "
-    "duplicate: drop it (the server never sends one)'; a client that drops it, or resumes "
-    "with last_seq = the newest seen, loses the other event for good",
-)
 async def test_every_player_gets_the_rooms_events_in_seq_order(
     redis_server, cluster, room_id, live_players
 ) -> None:

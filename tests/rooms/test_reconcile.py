@@ -25,6 +25,16 @@ async def test_a_player_listed_for_this_process_with_no_socket_is_removed(room_i
         max_players=16,
     )
     assert await hub.reconcile() == (1, 0)
+    # Its PlayerJoined was logged, never published (the join was cut short): the PlayerLeft
+    # leaves a gap, which the room's log fills, so the watcher hears of it before it leaves.
+    joined = await watcher.recv_type("PlayerJoined")
+    assert joined == {
+        "type": "PlayerJoined",
+        "room_id": room_id,
+        "client_id": "ghost",
+        "state": {},
+        "seq": frames.SEQ,
+    }
     assert await watcher.recv_type("PlayerLeft") == frames.left(room_id, "ghost")
     assert presence.room_counts().count((room_id, 1)) == 1, "the watcher stays"
     assert await hub.reconcile() == (0, 0)
@@ -46,6 +56,8 @@ async def test_a_player_connected_here_that_redis_lost_is_put_back(room_id, play
     await reap_behind_its_back(room_id, welcome["client_id"])
 
     assert await hub.reconcile() == (0, 1)
+    # The reaper logged its PlayerLeft (here never published): the room's log brings it first.
+    assert await watcher.recv_type("PlayerLeft") == frames.left(room_id, welcome["client_id"])
     joined = await watcher.recv_type("PlayerJoined")
     assert joined["client_id"] == welcome["client_id"]
     assert presence.room_counts().count((room_id, 2)) == 1
