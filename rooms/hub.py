@@ -119,10 +119,13 @@ class RoomHub:
         self.node_id = uuid.uuid4().hex
         self.rooms: dict[str, LocalRoom] = {}
         self._connections: set[Connection] = set()
+        # Players whose socket ended here, away until their deadline: (room, client) ->
+        # (deadline, state). If Redis loses its data meanwhile, heal puts them back away.
+        self._released: dict[tuple[str, str], tuple[float, bytes]] = {}
         self.nodes = Nodes(
             node_id=self.node_id,
             ttl=settings.PRESENCE_TTL_SECONDS,
-            abandon=_abandon,
+            abandon=self._abandon,
             heal=self.heal,
         )
         self.tick = Tick(
@@ -294,9 +297,49 @@ class RoomHub:
                 await member.session.outbox.put(pending[event_seq])
                 member.welcome_seq = max(member.welcome_seq, event_seq)
 
+    def latest_state(self, room_id: str, client_id: str) -> bytes | None:
+        """A local member's newest state (staged, sent, or as it joined)."""
+        room = self.rooms.get(room_id)
+        member = room.members.get(client_id) if room is not None else None
+        latest = self.tick.latest(room_id, client_id)
+        return latest if latest is not None else (member.state if member is not None else None)
+
+    async def _abandon(self, room_id: str, client_id: str, node_id: str) -> bool:
+        """A dead process's player goes away: it may resume elsewhere within the grace (and
+        this process, its reaper, remembers it in case Redis loses its data meanwhile)."""
+        deadline = away_deadline()
+        state = await presence.player_away(
+            room_id=room_id, client_id=client_id, node_id=node_id, deadline=deadline
+        )
+        if state is None:
+            return False
+        metrics.PLAYERS_AWAY.inc()
+        self.released(room_id, client_id, state, deadline)
+        return True
+
+    def released(self, room_id: str, client_id: str, state: bytes, deadline: float) -> None:
+        """A player whose socket ended here (or whose dead process this one reaped) went away
+        until `deadline` (Unix seconds), at `state`."""
+        if not state:  # Redis had no state for it: nothing to put back
+            return
+        now = time.time()
+        for key, (until, _) in list(self._released.items()):
+            if until <= now:
+                del self._released[key]
+        self._released[(room_id, client_id)] = (deadline, state)
+
     async def heal(self) -> int:
         """Redis lost its data: put every local player back in its room (no PlayerJoined: the
-        others know it); the next Updates bring their latest states."""
+        others know it), and every player released here that is still within its grace back
+        away (so it resumes, or the room is told it left); the next Updates bring the latest
+        states. Returns how many local players were put back."""
+        now = time.time()
+        for (room_id, client_id), (deadline, state) in list(self._released.items()):
+            del self._released[(room_id, client_id)]
+            if deadline > now:
+                await presence.player_restore_away(
+                    room_id=room_id, client_id=client_id, state=state, deadline=deadline
+                )
         healed = 0
         for room_id, room in list(self.rooms.items()):
             for client_id, member in list(room.members.items()):
@@ -585,15 +628,6 @@ class RoomHub:
                 len(self._connections),
             )
             await self.close_all(protocol.CloseCode.TRY_AGAIN_LATER, "service unavailable", wait=0)
-
-
-async def _abandon(room_id: str, client_id: str, node_id: str) -> bool:
-    """A dead process's player goes away: it may resume elsewhere within the grace."""
-    went = await presence.player_away(
-        room_id=room_id, client_id=client_id, node_id=node_id, deadline=away_deadline()
-    )
-    metrics.PLAYERS_AWAY.inc(went)
-    return went
 
 
 hub = RoomHub()

@@ -84,6 +84,7 @@ def _resume(client_id: str) -> str:
 _JOIN = scripts.with_prefix(scripts.JOIN, PREFIX)
 _RESUME = scripts.with_prefix(scripts.RESUME, PREFIX)
 _AWAY = scripts.with_prefix(scripts.AWAY_SCRIPT, PREFIX)
+_RESTORE_AWAY = scripts.with_prefix(scripts.RESTORE_AWAY, PREFIX)
 _LEAVE = scripts.with_prefix(scripts.LEAVE, PREFIX)
 _CHAT = scripts.with_prefix(scripts.CHAT, PREFIX)
 
@@ -299,10 +300,10 @@ async def player_away(
     deadline: float,
     owner: str | None = None,
     node_id: str | None = None,
-) -> bool:
+) -> bytes | None:
     """The socket of a player that `owner` (or, reaping, any connection of `node_id`) holds
     ended without a Leave: it stays in the room, held by no process, until `deadline` (Unix
-    seconds) unless it resumes. True if it went away."""
+    seconds) unless it resumes. Its latest state in Redis if it went away, else None."""
     if (owner is None) == (node_id is None):
         raise ValueError("player_away needs exactly one of owner and node_id")
     holder, by_node = (node_id, "1") if node_id is not None else (owner, "0")
@@ -312,9 +313,21 @@ async def player_away(
         _room(room_id, "nodes"),
         _node_clients(holder.partition("/")[0]),
         AWAY_KEY,
+        _room(room_id, "states"),
     ]
     args: list[EncodableT] = [client_id, holder, by_node, int(deadline * 1000), room_id]
-    return bool(await _script(get_async(), _AWAY, keys, args))
+    went, state = await _script(get_async(), _AWAY, keys, args)
+    return bytes(state) if int(went) else None
+
+
+async def player_restore_away(
+    *, room_id: str, client_id: str, state: bytes, deadline: float
+) -> bool:
+    """Redis lost its data while this player was away (its socket ended on this process): away
+    again until `deadline` (Unix seconds), unless the room has it already. True if put back."""
+    keys = [_room(room_id, "players"), _room(room_id, "states"), ROOMS_KEY, AWAY_KEY]
+    args: list[EncodableT] = [client_id, state, int(deadline * 1000), room_id]
+    return bool(await _script(get_async(), _RESTORE_AWAY, keys, args))
 
 
 async def away_due(now: float, *, limit: int = 200) -> list[tuple[str, str]]:

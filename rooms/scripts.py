@@ -194,23 +194,44 @@ return {status, seq, recovered and 1 or 0, missed, cached, chat, snapshot(KEYS[1
 """
 )
 
-# KEYS: players, nodes, node_clients (of the node), away
+# KEYS: players, nodes, node_clients (of the node), away, states
 # ARGV: client_id, owner or node_id, '1' if ARGV[2] is a node_id, deadline (Unix ms), room_id
 # The player stays in the room (count, state, max_players) but no process holds it; it is
-# listed in `away` until the deadline. Returns 1 if it went away, 0 if not held so.
+# listed in `away` until the deadline. Returns {1, its latest state} if it went away, {0, ''}
+# if not held so.
 AWAY_SCRIPT = (
     _PRELUDE
     + """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if not current or current == AWAY then
-  return 0
+  return {0, ''}
 end
 if (ARGV[3] == '1' and node_of(current) ~= ARGV[2]) or (ARGV[3] ~= '1' and current ~= ARGV[2]) then
-  return 0
+  return {0, ''}
 end
 uncount(KEYS[2], current, ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], AWAY)
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5] .. '|' .. ARGV[1])
+return {1, redis.call('HGET', KEYS[5], ARGV[1]) or ''}
+"""
+)
+
+# KEYS: players, states, rooms, away
+# ARGV: client_id, state, deadline (Unix ms), room_id
+# Redis lost its data while the player was away: it is away again, at `state`, until the
+# deadline (so it resumes, or the room is told it left), unless the room has it already (its
+# new connection put it back). Returns 1 if it was put back.
+RESTORE_AWAY = (
+    """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], '"""
+    + AWAY
+    + """')
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], redis.call('HLEN', KEYS[1]), ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4] .. '|' .. ARGV[1])
 return 1
 """
 )

@@ -284,15 +284,19 @@ async def room_leave(*, session: PlayerSession, away: bool = False) -> None:
     room_id, session.room_id = session.room_id, None
     if room_id is None:
         return
+    state = hub.latest_state(room_id, session.client_id)
     await hub.leave(room_id, session.client_id, session)
     if away:
-        went = await presence.player_away(
+        deadline = away_deadline()
+        stored = await presence.player_away(
             room_id=room_id,
             client_id=session.client_id,
             owner=hub.owner(session),
-            deadline=away_deadline(),
+            deadline=deadline,
         )
-        metrics.PLAYERS_AWAY.inc(went)
+        if stored is not None:
+            metrics.PLAYERS_AWAY.inc()
+            hub.released(room_id, session.client_id, state or stored, deadline)
     else:
         await player_remove(room_id, session.client_id, owner=hub.owner(session))
 

@@ -89,6 +89,11 @@ class Tick:
         if latest is not None:
             latest[client_id] = state
 
+    def latest(self, room_id: str, client_id: str) -> bytes | None:
+        """A local player's newest state: staged for the next tick, else the last one sent."""
+        staged = self._staged.get(room_id, {}).get(client_id)
+        return staged if staged is not None else self._latest.get(room_id, {}).get(client_id)
+
     def stage(self, room_id: str, client_id: str, state: bytes) -> None:
         """Hot path (every Update): remember the latest state until the next tick. No I/O."""
         staged = self._staged.get(room_id)

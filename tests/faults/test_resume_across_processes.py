@@ -6,7 +6,6 @@ process brings it back into its room with every event it missed, exactly once, i
 a gap older than the room's kept events, or a Redis that lost them, is never recovered
 partially; and one token resumes one player, however many sockets try at once.
 
-Tests marked xfail show server bugs these tests found (their reasons say which).
 On one process: tests/rooms/test_resume.py.
 """
 
@@ -519,8 +518,8 @@ async def test_after_redis_lost_the_rooms_events_a_resume_is_not_recovered(
     redis_server.stop(kill=True)
     redis_server.restart()  # the same port, no data: the room's events and its epoch are gone
     await until(
-        lambda: one.player_count(room_id) == two.player_count(room_id) == 2,
-        "the processes never put their players back",
+        lambda: one.player_count(room_id) == two.player_count(room_id) == 3,
+        "the processes never put their players back (Alice away, by the process she left)",
     )
     await chat_crosses(bob, carol, "after the loss")  # numbered in a new epoch
 
@@ -531,24 +530,20 @@ async def test_after_redis_lost_the_rooms_events_a_resume_is_not_recovered(
     ), "not recovered, never partially: the whole room instead, like a Welcome"
     assert [m["message"] for m in stored][:1] == ["before the loss"]
     assert [m["message"].startswith("after the loss") for m in stored[1:]] == [True]
-    # Redis had lost Alice too: she is joined anew, and the others get her PlayerJoined,
-    # though they never heard her leave (test_an_away_player_that_redis_lost_...: xfail).
+    # Redis had lost Alice too; the process she dropped from put her back away, so she
+    # resumes her place and the room is told nothing.
     everyone = sorted(p.client_id for p in (alice, bob, carol))
     await asyncio.gather(bob.listen(QUIET), carol.listen(QUIET))
     assert [p.room for p in (again, bob, carol)] == [set(everyone)] * 3
+    for watcher in (bob, carol):
+        heard = [(kind, who) for kind, who in comings_and_goings(watcher) if who == alice.client_id]
+        assert heard == [("PlayerJoined", alice.client_id)], "she joined once, never left"
     assert await asyncio.to_thread(members, live, room_id) == everyone, "listed once"
     assert [one.player_count(room_id), two.player_count(room_id)] == [3, 3]
     await state_crosses(again, carol, 5)
     await answering(again, bob, carol)
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="server bug: an away player is held by no process, so when Redis loses its data "
-    "no process puts it back (RoomHub.heal restores local members only) and no grace "
-    "expires for it (the `away` set is gone too): the room is never told it left",
-)
 async def test_an_away_player_that_redis_lost_and_that_never_resumes_is_seen_leaving(
     redis_server, live, cluster, room_id, live_players
 ) -> None:
