@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def server_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update({"DJANGO_DEBUG": "1", "WS_AUTH_REQUIRED": "0", "LOG_LEVEL": "warning"})
+    # No drain period at the end of a test: a test of draining sets its own.
+    env["SHUTDOWN_DRAIN_SECONDS"] = "0"
     env.update(overrides)
     return env
 
