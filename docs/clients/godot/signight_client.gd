@@ -1,6 +1,9 @@
-# UNTESTED: there is no Godot on the machine that wrote it; never parsed, run, or connected to a
-# server. A compact client of the Signight game socket, protocol 1.1 (docs/protocol.md), for
-# Godot 4 with WebSocketPeer. Add it as a child node; connect to its signals; call join(),
+# UNTESTED in Godot: there is no Godot 4 on the machine that wrote it, so it was never run,
+# loaded by the engine (no type or API check), or connected to a server. Its syntax and style
+# passed gdtoolkit 4.5.0's gdparse and gdlint (docs/clients.md).
+#
+# A compact client of the Signight game socket, protocol 1.1 (docs/protocol.md), for Godot 4
+# with WebSocketPeer. Add it as a child node; connect to its signals; call join(),
 # update_state() every frame, chat(). Usage: docs/clients.md, "Godot".
 #
 # JSON.parse_string() reads every number as a float: seq (about 1.8e15, below 2^53) survives
@@ -270,7 +273,8 @@ func _on_close(code: int, reason: String) -> void:
 	if action == "stop" or action == "fix":
 		_stop(code, reason)
 		return
-	if action == "refresh_token" or (code == 1006 and not opened and not _fresh_token_tried and token != ""):
+	var mesh_refusal := code == 1006 and not opened and not _fresh_token_tried and token != ""
+	if action == "refresh_token" or mesh_refusal:
 		# 4401, or behind the mesh a refused token, which is a failed handshake (1006).
 		_fresh_token_tried = code == 1006
 		_need_token = true
@@ -330,7 +334,10 @@ func _send_join_or_resume() -> void:
 	_request_is_resume = _can_resume()
 	_request_id = _new_id("r" if _request_is_resume else "j")
 	if _request_is_resume:
-		_send({"type": "Resume", "id": _request_id, "resume_token": resume_token, "last_seq": maxi(seq, 0)})
+		_send({
+			"type": "Resume", "id": _request_id, "resume_token": resume_token,
+			"last_seq": maxi(seq, 0),
+		})
 		return
 	var message := {"type": "Join", "id": _request_id, "room_id": _want_room, "name": player_name}
 	if color != "":
@@ -452,15 +459,15 @@ func _on_pong(frame: Dictionary) -> void:
 		return
 	var t0 := float(frame.t)
 	var t1 := _unix_ms()
-	var sample_ := [t1 - t0, frame.server_time - (t0 + t1) / 2.0]
-	_pongs.append(sample_)
+	var pong := [t1 - t0, frame.server_time - (t0 + t1) / 2.0]
+	_pongs.append(pong)
 	if _pongs.size() > 5:
 		_pongs.pop_front()
 	var best = _pongs[0]
 	for p in _pongs:
 		if p[0] < best[0]:
 			best = p
-	rtt_ms = sample_[0]
+	rtt_ms = pong[0]
 	clock_offset_ms = best[1]
 
 
@@ -486,7 +493,8 @@ func _push(id: String, server_time: float, state: Dictionary) -> void:
 		return
 	var p: Array = state.position
 	var r: Array = state.rotation
-	buffer.append([server_time, Vector3(p[0], p[1], p[2]), Quaternion(r[1], r[2], r[3], r[0]).normalized()])
+	var rotation := Quaternion(r[1], r[2], r[3], r[0]).normalized()  # wire: [w, x, y, z]
+	buffer.append([server_time, Vector3(p[0], p[1], p[2]), rotation])
 	while buffer.size() > 2 and buffer[1][0] < server_time - 1000.0:
 		buffer.pop_front()
 	_buffers[id] = buffer
