@@ -344,6 +344,7 @@ namespace Signight
             _gen++;
             _ws = null; _opened = false; _wantRoom = null; _requestId = null;
             _reconnectAt = DateTime.MaxValue; _retryAt = DateTime.MaxValue; _lostAt = null; _attempt = 0;
+            _needToken = false; _tokenTask = null;
             ClearRoom();
             var chats = new List<KeyValuePair<string, PendingChat>>(_chats);
             _chats.Clear();
