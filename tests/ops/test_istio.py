@@ -146,6 +146,8 @@ def test_mesh_validates_tokens_from_the_servers_issuer() -> None:
     # Browsers cannot set headers on a WebSocket: the token also travels in the query string.
     assert "token" in rule["fromParams"]
     assert {"name": "Authorization", "prefix": "Bearer "} in rule["fromHeaders"]
+    # ... and in the subprotocol carrier, as the JS client and the /play/ page send it.
+    assert {"name": "Sec-WebSocket-Protocol", "prefix": "bearer, "} in rule["fromHeaders"]
 
 
 # --- Authorization -----------------------------------------------------------------------------
