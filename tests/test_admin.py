@@ -88,3 +88,27 @@ def test_chat_list_of_a_large_collection_uses_an_index_and_no_full_count(operato
     collection.drop()
     with connection.schema_editor() as editor:
         editor.create_model(ChatMessage)
+
+
+def test_the_user_and_group_pages_open_and_save_permissions(operator) -> None:
+    """Who is a moderator is managed on these pages (issue 15); on SecantusDB they answered 500
+    (signight/admin.py says why)."""
+    from django.contrib.auth.models import Group, Permission
+
+    user = get_user_model().objects.get(username="ops")
+    group = Group.objects.create(name="Helpers")
+    for path in (
+        f"/admin/auth/user/{user.pk}/change/",
+        "/admin/auth/group/add/",
+        f"/admin/auth/group/{group.pk}/change/",
+    ):
+        page = operator.get(path)
+        assert page.status_code == HTTPStatus.OK, path
+        assert b"room | Can change room" in page.content, "each permission labelled"
+    change_room = Permission.objects.get(codename="change_room")
+    saved = operator.post(
+        f"/admin/auth/group/{group.pk}/change/",
+        {"name": "Helpers", "permissions": [str(change_room.pk)]},
+    )
+    assert saved.status_code == HTTPStatus.FOUND
+    assert list(group.permissions.values_list("codename", flat=True)) == ["change_room"]
