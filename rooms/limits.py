@@ -96,12 +96,42 @@ FLOOD_FACTOR = 2.0
 NOTICE_SECONDS = 10.0
 
 
-class Guard:
-    """The rate limits of one socket: Updates, Chats, and Joins with Leaves have buckets; Pings
-    pass. Updates over the rate are dropped (told once per NOTICE_SECONDS); a refused Chat,
-    Join or Leave is always told."""
+class RecentRooms:
+    """The distinct rooms a socket joined in the last minute, at most `limit`: a Join of another
+    room beyond it is refused (a Join of one of them again is not)."""
 
-    __slots__ = ("_chat", "_flood", "_joins", "_notice", "_update_reason", "_updates", "_within")
+    __slots__ = ("_joined", "_limit")
+    WINDOW = 60.0
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._joined: dict[str, float] = {}  # room -> when last joined
+
+    def allow(self, room_id: str, now: float) -> bool:
+        for old in [r for r, at in self._joined.items() if now - at >= self.WINDOW]:
+            del self._joined[old]
+        if room_id not in self._joined and len(self._joined) >= self._limit:
+            return False
+        self._joined[room_id] = now
+        return True
+
+
+class Guard:
+    """The rate limits of one socket: Updates, Chats, and Joins with Leaves have buckets, and the
+    distinct rooms joined a minute are counted; Pings pass. Updates over the rate are dropped
+    (told once per NOTICE_SECONDS); a refused Chat, Join or Leave is always told."""
+
+    __slots__ = (
+        "_chat",
+        "_flood",
+        "_joins",
+        "_notice",
+        "_rooms",
+        "_rooms_reason",
+        "_update_reason",
+        "_updates",
+        "_within",
+    )
 
     def __init__(
         self,
@@ -113,6 +143,7 @@ class Guard:
         join_rate: float,
         join_burst: float,
         flood_close_seconds: float,
+        rooms_per_minute: int = 10,
     ) -> None:
         burst = update_rate * UPDATE_BURST_SECONDS
         self._updates = TokenBucket(rate=update_rate, capacity=burst)
@@ -120,8 +151,10 @@ class Guard:
         self._within = TokenBucket(rate=flood_rate, capacity=flood_rate * UPDATE_BURST_SECONDS)
         self._chat = TokenBucket(rate=chat_rate / chat_period, capacity=chat_burst)
         self._joins = TokenBucket(rate=join_rate, capacity=join_burst)
+        self._rooms = RecentRooms(rooms_per_minute)
         self._flood = FloodGuard(close_after=flood_close_seconds)
         self._notice = Notice(NOTICE_SECONDS)
+        self._rooms_reason = f"more than {rooms_per_minute} rooms joined in a minute"
         self._update_reason = (
             f"more than {update_rate:g} Updates per second: the extra ones are dropped"
         )
@@ -136,6 +169,7 @@ class Guard:
             join_rate=settings.WS_JOIN_RATE,
             join_burst=settings.WS_JOIN_BURST,
             flood_close_seconds=settings.WS_FLOOD_CLOSE_SECONDS,
+            rooms_per_minute=settings.WS_ROOMS_PER_MINUTE,
         )
 
     def check(self, message: protocol.Message, now: float) -> Verdict:
@@ -145,7 +179,12 @@ class Guard:
         if kind is protocol.Chat:
             return self._refuse(self._chat, now, "chat rate limit reached")
         if kind is protocol.Join or kind is protocol.Leave or kind is protocol.Resume:
-            return self._refuse(self._joins, now, "too many Joins and Leaves")
+            verdict = self._refuse(self._joins, now, "too many Joins and Leaves")
+            if verdict is ALLOW and kind is protocol.Join:
+                assert isinstance(message, protocol.Join)
+                if not self._rooms.allow(message.room_id, now):
+                    return Verdict(Action.REFUSE, self._rooms_reason)
+            return verdict
         return ALLOW
 
     def _update(self, now: float) -> Verdict:

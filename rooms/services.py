@@ -9,6 +9,7 @@ import logging
 import time
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import IntegrityError
 
 from rooms import broadcast, chatting, presence, protocol, tokens
@@ -65,7 +66,10 @@ async def session_end(session: PlayerSession, *, away: bool) -> None:
 # --- rooms -------------------------------------------------------------------------------------
 
 
-def room_get_or_create(*, room_id: str) -> Room:
+def room_get_or_create(*, room_id: str) -> Room | None:
+    """The room's record; a new one if ROOM_AUTO_CREATE, else None when there is none."""
+    if not settings.ROOM_AUTO_CREATE:
+        return Room.objects.filter(room_id=room_id).first()
     try:
         room, _ = Room.objects.get_or_create(room_id=room_id)
     except IntegrityError:  # another process created it first: the unique index decided
@@ -86,6 +90,8 @@ async def _room_for_join(room_id: str) -> Room:
         return cached[1]
     # Not thread-sensitive: concurrent joins may use several threads (one connection each).
     room = await database_sync_to_async(room_get_or_create, thread_sensitive=False)(room_id=room_id)
+    if room is None:
+        raise DomainError(f"room {room_id} does not exist", code=E.ROOM_NOT_FOUND)
     if len(_rooms) > 10_000:
         _rooms.clear()
     _rooms[room_id] = (now + ROOM_CACHE_SECONDS, room)

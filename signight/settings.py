@@ -71,6 +71,10 @@ WS_CHAT_PERIOD = env.float("WS_CHAT_PERIOD", default="10", min=0.1)
 WS_CHAT_BURST = env.int("WS_CHAT_BURST", default="3", min=1)
 WS_JOIN_RATE = env.float("WS_JOIN_RATE", default="2", min=0.1)  # Joins and Leaves per second
 WS_JOIN_BURST = env.int("WS_JOIN_BURST", default="5", min=1)
+# Distinct rooms one socket may join in a minute (a Join of a room it was in lately is free).
+WS_ROOMS_PER_MINUTE = env.int("WS_ROOMS_PER_MINUTE", default="10", min=1)
+# A Join of a room with no record creates it; off: only rooms made in the admin can be joined.
+ROOM_AUTO_CREATE = env.bool("ROOM_AUTO_CREATE", default=True)
 WS_FLOOD_CLOSE_SECONDS = env.float("WS_FLOOD_CLOSE_SECONDS", default="10", min=1)
 WS_SEND_QUEUE_LIMIT = env.int("WS_SEND_QUEUE_LIMIT", default="256", min=1)  # frames per client
 WS_IDLE_TIMEOUT = env.float("WS_IDLE_TIMEOUT", default="60", min=1)

@@ -22,6 +22,7 @@ export type ErrorCode =
   | "resume_failed"
   | "room_closed"
   | "room_full"
+  | "room_not_found"
   | "unavailable"
   | "unknown_type";
 

@@ -21,6 +21,7 @@ class ErrorCode(enum.StrEnum):
     UNAVAILABLE = "unavailable"
     RATE_LIMITED = "rate_limited"
     RESUME_FAILED = "resume_failed"
+    ROOM_NOT_FOUND = "room_not_found"
 
 
 ERROR_MEANINGS: dict[ErrorCode, str] = {
@@ -36,6 +37,9 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.RESUME_FAILED: (
         "the resume token is invalid, too old, for another player, or already used by a newer "
         "connection; send a Join"
+    ),
+    ErrorCode.ROOM_NOT_FOUND: (
+        "no such room, and this server creates none on Join (ROOM_AUTO_CREATE off)"
     ),
 }
 

@@ -251,6 +251,21 @@ async def test_a_closed_room_refuses_joins(room_id, players) -> None:
     assert (await a.recv())["code"] == "room_closed"
 
 
+async def test_without_room_auto_create_only_existing_rooms_can_be_joined(
+    room_id, players, settings
+) -> None:
+    """ROOM_AUTO_CREATE off (issue 15): a Join of an unknown room creates no record."""
+    settings.ROOM_AUTO_CREATE = False
+    a = await players.connect()
+    await a.send({"type": "Join", "room_id": room_id, "name": "A", "id": "j"})
+    assert await a.recv() == frames.error(
+        "room_not_found", f"room {room_id} does not exist", ref="j"
+    )
+    assert not await database_sync_to_async(Room.objects.filter(room_id=room_id).exists)()
+    await database_sync_to_async(Room.objects.create)(room_id=room_id)  # in the admin, say
+    assert (await a.join(room_id, "A"))["room_id"] == room_id
+
+
 async def test_bad_messages_get_errors_and_the_next_good_message_works(room_id, players) -> None:
     a = await players.connect()
     await a.send_text("{not json")

@@ -210,3 +210,20 @@ async def test_a_client_that_keeps_flooding_is_closed_with_4429(room_id, kind, p
     assert await asyncio.wait_for(flood(), 30) == {"code": 4429, "reason": "flooding"}
     assert {frame["type"] for frame in frames} <= {"StateUpdate", "Chat", "Error"}
     assert {frame["code"] for frame in frames if frame["type"] == "Error"} == {"rate_limited"}
+
+
+@override_settings(WS_ROOMS_PER_MINUTE=2, WS_JOIN_BURST=10)
+async def test_a_socket_joins_at_most_so_many_distinct_rooms_a_minute(clock, players) -> None:
+    """One socket cannot walk through rooms (issue 15): beyond WS_ROOMS_PER_MINUTE distinct
+    rooms in a minute a Join is refused, not acted on; a room joined within the minute is free."""
+    a = await players.connect()
+    await a.join("walk-a")
+    await a.join("walk-b")
+    await a.send({"type": "Join", "room_id": "walk-c", "name": "p", "id": "third"})
+    assert await a.recv_type("Error") == frames.error(
+        "rate_limited", "more than 2 rooms joined in a minute", ref="third"
+    )
+    welcome = await a.join("walk-a")
+    assert welcome["room_id"] == "walk-a", "a room of the last minute is free"
+    clock.advance(60)
+    assert (await a.join("walk-c"))["room_id"] == "walk-c"
