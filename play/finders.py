@@ -7,9 +7,9 @@ Only these files, not their directories: npm's other files and the client's test
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from django.conf import settings
 from django.contrib.staticfiles.finders import BaseFinder
@@ -48,13 +48,19 @@ class AssetFinder(BaseFinder):
             )
         ]
 
-    def find(self, path: str, find_all: bool = False, **kwargs: Any) -> str | list[str]:
+    @overload
+    def find(self, path: str, find_all: Literal[False] = False) -> str | None: ...
+    @overload
+    def find(self, path: str, find_all: Literal[True]) -> list[str]: ...
+    def find(self, path: str, find_all: bool = False) -> str | list[str] | None:
         found = [str(source(path))] if path in ASSETS and source(path).is_file() else []
         if find_all:
             return found
-        return found[0] if found else ""
+        return found[0] if found else None
 
-    def list(self, ignore_patterns: list[str] | None) -> Iterator[tuple[str, FileSystemStorage]]:
+    def list(
+        self, ignore_patterns: Iterable[str] | None
+    ) -> Iterator[tuple[str, FileSystemStorage]]:
         for path in ASSETS:
             file = source(path)
             if not file.is_file():

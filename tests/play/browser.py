@@ -84,8 +84,8 @@ class PlayPage:
     async def moved(self, client_id: str, start: list[float], metres: float) -> list[float]:
         """Wait until this page shows the avatar `metres` away from `start`; where it is."""
         return await self.until(
-            """(s, [id, x, z, d]) => { const a = s.avatars()[id];
-                 return a && Math.hypot(a.position[0] - x, a.position[2] - z) > d && a.position; }""",
+            """(s, [id, x, z, d]) => { const a = s.avatars()[id]?.position;
+                 return a && Math.hypot(a[0] - x, a[2] - z) > d && a; }""",
             [client_id, start[0], start[2], metres],
         )
 

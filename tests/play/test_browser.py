@@ -10,23 +10,15 @@ rule alone: ALLOWED_ORIGINS names another origin. Screenshots and the measured t
 
 from __future__ import annotations
 
-import asyncio
-import datetime
-import math
-import os
 import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-import jwt
-import pymongo
 import pytest
 from playwright.async_api import Browser
 
-from rooms.models import Room
-from tests.clients import LivePlayers, LiveSocket
 from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
 from tests.faults.proxy import TcpProxy
 from tests.play.browser import PlayPage, chromium, write_timings
@@ -116,7 +108,7 @@ async def test_two_pages_see_each_other_move_chat_reload_and_survive_a_server_si
     b = await PlayPage.open(browser, cluster.page_url(room, "Bob"))
     pages.append(b)
     a_id, b_id = await a.client_id(), await b.client_id()
-    welcome_ms = [await a.hook("(s) => s.timings.welcome"), await b.hook("(s) => s.timings.welcome")]
+    welcome_ms = [await page.hook("(s) => s.timings.welcome") for page in (a, b)]
     assert await a.status() == "open" and await b.status() == "open"
     assert await a.statuses() == ["connecting", "open"]
     # The name tags are DOM elements, with the names as text.
@@ -157,9 +149,7 @@ async def test_two_pages_see_each_other_move_chat_reload_and_survive_a_server_si
     await b.say("hello after the drain")
     expected = ["Ada: hello from Ada", "Ada: said during the drain", "Bob: hello after the drain"]
     for page in (a, b):
-        await page.until(
-            "(s) => s.chat().some((c) => c.message === 'hello after the drain')", None
-        )
+        await page.until("(s) => s.chat().some((c) => c.message === 'hello after the drain')", None)
         assert await page.chat() == expected
     # They still see each other, and each other's moves.
     assert set(await a.hook("(s) => Object.keys(s.avatars())")) == {a_id, b_id}
