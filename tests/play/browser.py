@@ -65,7 +65,9 @@ class PlayPage:
     async def until(self, expression: str, arg: Any = None, timeout_ms: int = TIMEOUT_MS) -> Any:
         """Wait until `expression` (as in `hook`) is truthy; its value."""
         handle = await self.page.wait_for_function(
-            f"(arg) => ({expression})(window.signight, arg)", arg=arg, timeout=timeout_ms
+            f"(arg) => window.signight && ({expression})(window.signight, arg)",  # loaded yet?
+            arg=arg,
+            timeout=timeout_ms,
         )
         return await handle.json_value()
 

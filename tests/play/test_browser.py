@@ -10,15 +10,24 @@ rule alone: ALLOWED_ORIGINS names another origin. Screenshots and the measured t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime
+import math
+import os
 import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
+import jwt
+import pymongo
 import pytest
 from playwright.async_api import Browser
 
+from rooms.models import Room
+from tests.clients import LivePlayers, LiveSocket
 from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
 from tests.faults.proxy import TcpProxy
 from tests.play.browser import PlayPage, chromium, write_timings
@@ -34,6 +43,7 @@ BOTS = 20
 class Cluster:
     one: ServerProcess
     two: ServerProcess
+    auth: ServerProcess  # WS_AUTH_REQUIRED, beside them on the same database
     proxy: TcpProxy
     database: str
 
@@ -68,13 +78,14 @@ def cluster() -> Iterator[Cluster]:
     )
     migrate(env)
     one, two = ServerProcess(env), ServerProcess(env)
+    auth = ServerProcess({**env, "WS_AUTH_REQUIRED": "1", "JWT_SECRET": JWT_SECRET})
     try:
-        start_all(one, two)
+        start_all(one, two, auth)
         with TcpProxy(one.http_port) as proxy:
-            yield Cluster(one, two, proxy, database)
+            yield Cluster(one, two, auth, proxy, database)
     finally:
-        one.stop()
-        two.stop()
+        for server in (one, two, auth):
+            server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -172,4 +183,133 @@ async def test_two_pages_see_each_other_move_chat_reload_and_survive_a_server_si
             ],
             "test_s": round(time.monotonic() - opened_at, 1),
         },
+    )
+
+
+def token(sub: str, name: str) -> str:
+    now = int(time.time())
+    claims = {"iss": "https://auth.signite.com", "sub": sub, "name": name, "iat": now}
+    return jwt.encode({**claims, "exp": now + 300}, JWT_SECRET, algorithm="HS256")
+
+
+async def test_with_auth_required_the_page_sends_the_token_as_a_subprotocol_never_in_the_url(
+    cluster: Cluster, browser: Browser, pages: list[PlayPage]
+) -> None:
+    room = room_id()
+    port = cluster.auth.http_port
+    # From the URL's fragment, which never reaches a server...
+    a = await PlayPage.open(
+        browser, cluster.page_url(room, "Ada", port) + f"#token={token('ada', 'Ada L.')}"
+    )
+    pages.append(a)
+    await a.until("(s) => s.client?.status === 'open'")
+    # ...or typed into the field the Join form shows when the server wants a token.
+    b = await PlayPage.open(browser, cluster.page_url(room, "Bob", port))
+    pages.append(b)
+    assert await b.page.locator("#join-token").is_visible()
+    await b.page.locator("#join input[name=token]").fill(token("bob", "Bob T."))
+    async with b.page.expect_navigation():
+        await b.page.locator("#join button").click()
+    await b.until("(s) => s.client?.status === 'open'")
+
+    for page, name in ((a, "Ada L."), (b, "Bob T.")):
+        socket = await page.hook("(s) => [s.client.url, s.client._ws.protocol, location.href]")
+        assert socket[0] == f"ws://127.0.0.1:{port}/ws/"  # no token in the socket's URL
+        assert socket[1] == "bearer"  # the server selected the subprotocol carrier
+        assert "token" not in socket[2]  # the fragment is dropped once read
+        own = await page.until("(s) => s.avatars()[s.client.clientId]?.name")
+        assert own == name  # the name is the token's
+
+
+async def test_a_page_from_an_origin_the_server_refuses_is_closed_with_4503_and_does_not_retry(
+    cluster: Cluster, browser: Browser, pages: list[PlayPage]
+) -> None:
+    # Served by the second server's HTTP port, pointed at its socket port: another origin.
+    elsewhere = f"&server=ws://127.0.0.1:{cluster.two.ws_port}/ws/"
+    page = await PlayPage.open(
+        browser, cluster.page_url(room_id(), "Eve", cluster.two.http_port, elsewhere)
+    )
+    pages.append(page)
+    await page.until("(s) => s.client?.status === 'closed'")
+    await page.page.wait_for_timeout(1500)  # longer than a first back-off
+
+    assert await page.hook("(s) => s.statusLog.map((e) => [e.status, e.code])") == [
+        ["connecting", None],
+        ["open", None],  # the server accepts, then closes with the code (a browser reads it)
+        ["closed", 4503],
+    ]
+    assert "4503" in (await page.page.locator("#status-note").text_content() or "")
+
+
+async def bot(socket: LiveSocket, index: int, room: str, stop: asyncio.Event) -> None:
+    """A player walking a circle round the origin at the tick rate, reading every frame."""
+    await socket.join(room, f"bot-{index:02d}", f"#{80 + index * 8:02X}8CDC")
+
+    async def read() -> None:
+        with contextlib.suppress(Exception):
+            async for _ in socket.ws:
+                pass
+
+    reader = asyncio.create_task(read())
+    try:
+        begun = time.monotonic()
+        while not stop.is_set():
+            angle = index * 2 * math.pi / BOTS + (time.monotonic() - begun) * 0.4
+            yaw = -angle
+            state = {
+                "position": [7 * math.cos(angle), 0, 7 * math.sin(angle)],
+                "rotation": [math.cos(yaw / 2), 0, math.sin(yaw / 2), 0],
+                "animation": "walk",
+            }
+            await socket.send({"type": "Update", "state": state})
+            await asyncio.sleep(0.05)
+    finally:
+        reader.cancel()
+
+
+async def frame_rate(page: PlayPage, seconds: float) -> float:
+    """requestAnimationFrame callbacks per second over `seconds`, by the page's clock."""
+    return await page.page.evaluate(
+        """async (ms) => { const f0 = window.signight.frames, t0 = performance.now();
+             await new Promise((done) => setTimeout(done, ms));
+             return (window.signight.frames - f0) * 1000 / (performance.now() - t0); }""",
+        seconds * 1000,
+    )
+
+
+async def test_the_page_frame_rate_with_20_bots_in_the_room(
+    cluster: Cluster, browser: Browser, pages: list[PlayPage], live_players: LivePlayers
+) -> None:
+    room = room_id()
+    # 20 bots and the page: more than a room's default 16 players, as an operator would allow.
+    with pymongo.MongoClient(os.environ["MONGODB_URL"]) as mongo:
+        mongo[cluster.database][Room._meta.db_table].insert_one(
+            {
+                "room_id": room,
+                "created_at": datetime.datetime.now(datetime.UTC),
+                "max_players": BOTS + 4,
+                "is_closed": False,
+            }
+        )
+    page = await PlayPage.open(browser, cluster.page_url(room, "Watcher", cluster.two.http_port))
+    pages.append(page)
+    await page.until("(s) => s.client?.status === 'open'")
+    alone = await frame_rate(page, 1.5)
+
+    stop = asyncio.Event()
+    sockets = [await live_players.connect(cluster.two.ws_url) for _ in range(BOTS)]
+    bots = [asyncio.create_task(bot(s, i, room, stop)) for i, s in enumerate(sockets)]
+    try:
+        await page.until("(s, n) => Object.keys(s.avatars()).length === n", BOTS + 1)
+        crowded = await frame_rate(page, 3)
+        await page.say("twenty of you, hello")
+        await page.until("(s) => s.chat().length === 1")
+        await page.screenshot("twenty-bots")
+    finally:
+        stop.set()
+        await asyncio.gather(*bots)
+
+    write_timings(
+        "twenty-bots",
+        {"fps_alone": round(alone, 1), "fps_with_20_bots": round(crowded, 1), "bots": BOTS},
     )

@@ -90,8 +90,8 @@ function setNote(text) {
 
 const world = $('#world');
 const scene = new THREE.Scene();
-scene.background = new THREE.Color(0x0d1118);
-scene.fog = new THREE.Fog(0x0d1118, 30, 70);
+scene.background = new THREE.Color(0x18202c);
+scene.fog = new THREE.Fog(0x18202c, 30, 70);
 const camera = new THREE.PerspectiveCamera(60, 1, 0.1, 200);
 let renderer = null;
 try {
@@ -453,9 +453,11 @@ function frame(now) {
     syncAvatars(client, state);
   }
 
+  // Behind and above the player, looking a few metres past it: more ground, less sky.
   cameraOffset.set(0, 3.2, 6.5).applyAxisAngle(camera.up, me.yaw);
   camera.position.copy(me.position).add(cameraOffset);
-  camera.lookAt(me.position.x, me.position.y + 1.3, me.position.z);
+  cameraOffset.set(0, 0, -3).applyAxisAngle(camera.up, me.yaw);
+  camera.lookAt(me.position.x + cameraOffset.x, me.position.y + 0.8, me.position.z + cameraOffset.z);
   renderer?.render(scene, camera);
   labels.render(scene, camera);
 }
