@@ -54,9 +54,9 @@ class AssetFinder(BaseFinder):
     def find(self, path: str, find_all: Literal[True]) -> list[str]: ...
     def find(self, path: str, find_all: bool = False) -> str | list[str] | None:
         found = [str(source(path))] if path in ASSETS and source(path).is_file() else []
-        if find_all:
-            return found
-        return found[0] if found else None
+        # Not found is [] either way, as Django's own finders answer: finders.find() takes a
+        # None for a match (and whitenoise then fails with a 500 instead of a 404).
+        return found if find_all or not found else found[0]
 
     def list(
         self, ignore_patterns: Iterable[str] | None

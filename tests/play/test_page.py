@@ -8,6 +8,7 @@ import json
 import re
 from http import HTTPStatus
 
+from django.contrib.staticfiles import finders
 from django.test import Client, override_settings
 
 IMPORTS = {
@@ -60,3 +61,9 @@ def test_favicon_ico_is_the_page_icon(client: Client) -> None:
     icon = client.get(response["Location"])
     assert icon.status_code == HTTPStatus.OK
     assert b"".join(icon.streaming_content)[:4] == b"\x00\x00\x01\x00"  # an ICO file's header
+
+
+def test_only_the_listed_files_are_served_from_outside_the_app(client: Client) -> None:
+    for private in ("/static/signight/package.json", "/static/play/vendor/three.webgpu.js"):
+        assert client.get(private).status_code == HTTPStatus.NOT_FOUND, private
+    assert finders.find("signight/package.json") is None

@@ -477,6 +477,12 @@ requestAnimationFrame(frame);
 
 // --- start --------------------------------------------------------------------------------------
 
+// Until start() takes it over, Enter in the chat says what to do (and never submits the form).
+$('#chat-form').onsubmit = (event) => {
+  event.preventDefault();
+  setNote('join a room first');
+};
+
 const room = params.get('room');
 const name = params.get('name');
 const token = takeToken();
