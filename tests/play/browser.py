@@ -40,6 +40,7 @@ class PlayPage:
 
     page: Page
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # reported, not failed on
 
     @classmethod
     async def open(cls, browser: Browser, url: str) -> PlayPage:
@@ -54,6 +55,8 @@ class PlayPage:
     def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             self.errors.append(f"console.error: {message.text} ({message.location})")
+        elif message.type == "warning":
+            self.warnings.append(message.text)
 
     async def close(self) -> None:
         await self.page.context.close()

@@ -101,6 +101,9 @@ async def pages() -> AsyncIterator[list[PlayPage]]:
     yield opened
     errors = {index: page.errors for index, page in enumerate(opened) if page.errors}
     for page in opened:
+        if page.warnings:
+            print(f"console warnings of {page.page.url}: {page.warnings}")
+    for page in opened:
         await page.close()
     assert not errors, f"console errors: {errors}"
 
@@ -122,6 +125,11 @@ async def test_two_pages_see_each_other_move_chat_reload_and_survive_a_server_si
     welcome_ms = [await page.hook("(s) => s.timings.welcome") for page in (a, b)]
     assert await a.status() == "open" and await b.status() == "open"
     assert await a.statuses() == ["connecting", "open"]
+    # The status bar: connection state, room, players, ping (ms) and tick rate.
+    await a.until("() => /^[0-9]+$/.test(document.querySelector('#status-ping').textContent)")
+    bar = "['room', 'players', 'tick'].map((f) => document.getElementById(`status-${f}`))"
+    bar = f"{bar}.map((e) => e.textContent)"
+    await a.until(f"(s, want) => {bar}.join() === want", f"{room},2,20")
     # The name tags are DOM elements, with the names as text.
     await b.until("(s, id) => s.avatars()[id]", a_id)
     tag = b.page.locator(f'.nametag[data-client-id="{a_id}"]')
@@ -143,6 +151,7 @@ async def test_two_pages_see_each_other_move_chat_reload_and_survive_a_server_si
     assert await b.client_id() == b_id
     assert "Ada: hello from Ada" in await b.chat()
     assert await b.statuses() == ["connecting", "resumed"]
+    assert await a.page.locator("#chat-log .system").all_text_contents() == ["Bob joined"]
 
     # SIGTERM to the first server; the proxy now leads to the second. A chat sent meanwhile is
     # delivered once, on whichever server takes it.
@@ -157,6 +166,8 @@ async def test_two_pages_see_each_other_move_chat_reload_and_survive_a_server_si
                  return lost > 0 && log.indexOf('resumed', lost) > lost; }"""
         )
     resumed_after = time.monotonic() - sigterm_at
+    assert await a.status() == "resumed" and await b.status() == "resumed"
+    await a.until("(s) => s.chat().some((c) => c.message === 'said during the drain')")
     await b.say("hello after the drain")
     expected = ["Ada: hello from Ada", "Ada: said during the drain", "Bob: hello after the drain"]
     for page in (a, b):

@@ -365,8 +365,9 @@ function start(room, name, token) {
       sessionStorage.removeItem(SAVED);
       return;
     }
-    const keep = { url, room, name, token: client.resumeToken, seq: client.seq };
-    sessionStorage.setItem(SAVED, JSON.stringify({ ...keep, chat: chatItems.filter((i) => !i.system).slice(-HISTORY_KEPT) }));
+    const chat = chatItems.filter((item) => !item.system).slice(-HISTORY_KEPT);
+    const keep = { url, room, name, token: client.resumeToken, seq: client.seq, chat };
+    sessionStorage.setItem(SAVED, JSON.stringify(keep));
   });
 
   client
@@ -404,7 +405,8 @@ function takeOwnState(client) {
 function closed(event) {
   if (event.code === 4401) {
     sessionStorage.removeItem(SAVED_JWT);
-    showJoinForm({ room: params.get('room'), name: params.get('name'), askToken: true }, 'the server wants a valid token (4401)');
+    const again = { room: params.get('room'), name: params.get('name'), askToken: true };
+    showJoinForm(again, 'the server wants a valid token (4401)');
   } else if (event.code === 4503) {
     setNote('closed: this page’s origin may not connect to that server (4503); not retrying');
   } else if (event.code != null) {
@@ -414,7 +416,8 @@ function closed(event) {
 
 // --- the frame loop -----------------------------------------------------------------------------
 
-const clock = new THREE.Clock();
+const timer = new THREE.Timer(); // (THREE.Clock is deprecated since r183)
+timer.connect(document); // a hidden tab's pause is not one long step
 const velocity = new THREE.Vector3();
 const cameraOffset = new THREE.Vector3();
 let lastSent = '';
@@ -430,7 +433,8 @@ function frame(now) {
     second = now;
     framesThisSecond = 0;
   }
-  const dt = Math.min(clock.getDelta(), 0.1);
+  timer.update(now);
+  const dt = Math.min(timer.getDelta(), 0.1);
   const client = hook.client;
 
   velocity.set(0, 0, 0);
