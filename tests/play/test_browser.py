@@ -123,6 +123,8 @@ async def test_two_pages_see_each_other_move_chat_reload_and_survive_a_server_si
     pages.append(b)
     a_id, b_id = await a.client_id(), await b.client_id()
     welcome_ms = [await page.hook("(s) => s.timings.welcome") for page in (a, b)]
+    # Of which the page's own loading (three.js is 2 MB, unminified): until it began to connect.
+    connecting_ms = [await page.hook("(s) => s.statusLog[0].at") for page in (a, b)]
     assert await a.status() == "open" and await b.status() == "open"
     assert await a.statuses() == ["connecting", "open"]
     # The status bar: connection state, room, players, ping (ms) and tick rate.
@@ -187,6 +189,7 @@ async def test_two_pages_see_each_other_move_chat_reload_and_survive_a_server_si
         "two-pages",
         {
             "first_welcome_ms_since_navigation": welcome_ms,
+            "connecting_ms_since_navigation": connecting_ms,
             "resume_after_sigterm_s": round(resumed_after, 3),
             "page_reconnecting_to_resumed_ms": [
                 await a.hook("(s) => s.timings.resumed"),
@@ -302,8 +305,16 @@ async def test_the_page_frame_rate_with_20_bots_in_the_room(
                 "is_closed": False,
             }
         )
-    page = await PlayPage.open(browser, cluster.page_url(room, "Watcher", cluster.two.http_port))
+    # Opened without ?room= and ?name=: the page asks for them.
+    page = await PlayPage.open(browser, f"http://127.0.0.1:{cluster.two.http_port}/play/")
     pages.append(page)
+    assert await page.status() == "closed"
+    assert not await page.page.locator("#join-token").is_visible()  # no token wanted here
+    await page.page.locator("#join input[name=name]").fill("Watcher")
+    await page.page.locator("#join input[name=room]").fill(room)
+    async with page.page.expect_navigation():
+        await page.page.locator("#join input[name=room]").press("Enter")
+    assert page.page.url.endswith(f"/play/?room={room}&name=Watcher")
     await page.until("(s) => s.client?.status === 'open'")
     alone = await frame_rate(page, 1.5)
 
