@@ -144,6 +144,13 @@ async def test_two_pages_see_each_other_move_chat_reload_and_survive_a_server_si
     start = await a.position_of(b_id)
     await b.hold("ArrowRight", 1)
     await a.moved(b_id, start, 2)
+    # The mouse turns (a drag: a headless browser refuses the pointer lock a click asks for).
+    yaw = await a.hook("(s) => s.me().yaw")
+    await a.page.mouse.move(480, 300)
+    await a.page.mouse.down()
+    await a.page.mouse.move(600, 300, steps=4)
+    await a.page.mouse.up()
+    assert await a.hook("(s) => s.me().yaw") < yaw - 0.3  # to the right
 
     # Chat typed in A appears in B; after a reload B resumes (the same player) and still has it.
     await a.say("hello from Ada")
@@ -310,6 +317,7 @@ async def test_the_page_frame_rate_with_20_bots_in_the_room(
     pages.append(page)
     assert await page.status() == "closed"
     assert not await page.page.locator("#join-token").is_visible()  # no token wanted here
+    await page.screenshot("join-form")
     await page.page.locator("#join input[name=name]").fill("Watcher")
     await page.page.locator("#join input[name=room]").fill(room)
     async with page.page.expect_navigation():

@@ -30,6 +30,7 @@ const hook = {
   frames: 0, // requestAnimationFrame callbacks so far
   fps: 0, // of the last whole second
   avatars: () => avatarsSnapshot(),
+  me: () => ({ position: me.position.toArray(), yaw: me.yaw }), // the local player, as steered
   chat: () => chatItems.filter((i) => !i.system).map(({ name, message }) => ({ name, message })),
 };
 window.signight = hook;
@@ -66,7 +67,7 @@ function colorOf(name) {
 function showJoinForm(values, note) {
   const form = $('#join');
   form.name.value = values.name ?? '';
-  form.room.value = values.room ?? '';
+  form.room.value = values.room ?? 'lobby';
   $('#join-token').hidden = !(authRequired || values.askToken);
   form.hidden = false;
   if (note) setNote(note);
