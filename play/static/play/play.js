@@ -151,6 +151,9 @@ function addAvatar(id, state, self) {
   const label = new CSS2DObject(tag);
   label.position.set(0, 2.15, 0);
   group.add(label);
+  // In the DOM from the start: CSS2DRenderer appends a tag only once it is in view (and hides
+  // it with display: none when it is not), so a player behind the camera would have none.
+  labels.domElement.append(tag);
   scene.add(group);
   const avatar = { group, material, tag, name: null, color: null };
   avatars.set(id, avatar);
