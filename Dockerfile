@@ -1,7 +1,8 @@
 # Signight WebSocket server image (docs/operations.md, "Docker").
 # Build: docker build -t signight/websocket-server:0.1.0 .
-# Two stages: the first builds a virtualenv from requirements.txt alone (never requirements-dev.txt),
-# the second copies that virtualenv and the code, and runs as an unprivileged numeric user.
+# Three stages: the first builds a virtualenv from requirements.txt alone (never requirements-dev.txt),
+# the second installs three.js for /play/ with npm ci, the last copies that virtualenv, the code
+# and the page's three.js files, and runs as an unprivileged numeric user.
 
 FROM python:3.11-slim-bookworm AS build
 
@@ -13,6 +14,21 @@ WORKDIR /build
 COPY requirements.txt .
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+
+
+# three.js for the /play/ page, from play/package-lock.json; only the files the page serves
+# (play/finders.py) reach the runtime stage, never npm or the rest of the package.
+FROM python:3.11-slim-bookworm AS play-assets
+
+# Debian's Node and npm, whatever bookworm's security updates make of them: the build stage is
+# thrown away, and the lock file pins (by hash) what npm installs.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nodejs npm \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /play
+COPY play/package.json play/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
 
 
 FROM python:3.11-slim-bookworm AS runtime
@@ -31,6 +47,10 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # Code stays owned by root: the server user can read it but not change it.
 COPY . .
+COPY --from=play-assets /play/node_modules/three/build/three.module.js \
+     /play/node_modules/three/build/three.core.js /app/play/node_modules/three/build/
+COPY --from=play-assets /play/node_modules/three/examples/jsm/renderers/CSS2DRenderer.js \
+     /app/play/node_modules/three/examples/jsm/renderers/
 # DJANGO_DEBUG=1 only lets settings load without production secrets for this one command;
 # the image itself defaults to production (DJANGO_DEBUG unset).
 RUN DJANGO_DEBUG=1 python manage.py collectstatic --noinput \

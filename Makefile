@@ -25,6 +25,14 @@ ASYNCAPI_STAMP := $(ASYNCAPI_TOOL)/node_modules/.installed
 # tests/clients/test_js_client.py runs its node tests against a real server.
 JS_CLIENT := clients/js
 JS_CLIENT_STAMP := $(JS_CLIENT)/node_modules/.installed
+# The /play/ page's browser packages (three.js) from their lock file; the app serves them as
+# static files (play/finders.py), so `make run` needs them as much as `make test` does.
+PLAY := play
+PLAY_STAMP := $(PLAY)/node_modules/.installed
+# The browser of the /play/ tests (tests/play): Debian's Chromium, which Playwright drives (it
+# cannot download browsers of its own here); installed once, when it is missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test check lint bench superuser schema clean
 
@@ -47,12 +55,20 @@ $(JS_CLIENT_STAMP): $(JS_CLIENT)/package.json $(JS_CLIENT)/package-lock.json
 	npm ci --prefix $(JS_CLIENT) --ignore-scripts --no-audit --no-fund
 	touch $(JS_CLIENT_STAMP)
 
+$(PLAY_STAMP): $(PLAY)/package.json $(PLAY)/package-lock.json
+	npm ci --prefix $(PLAY) --ignore-scripts --no-audit --no-fund
+	touch $(PLAY_STAMP)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 $(CHECKOV): requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV)
 
-run: $(STAMP)
+run: $(STAMP) $(PLAY_STAMP)
 	$(PY) -m devtools.run
 
 # docs/protocol.schema.json from the code (rooms/protocol); tests/rooms/test_protocol_docs.py
@@ -85,7 +101,7 @@ check: $(STAMP)
 	step pytest $(PY) -m pytest $(CHECK_TESTS); \
 	if [ -n "$$failed" ]; then echo "make check: failed:$$failed"; exit 1; fi
 
-test: lint $(BENCH_STAMP) $(CHECKOV) $(ASYNCAPI_STAMP) $(JS_CLIENT_STAMP)
+test: lint $(BENCH_STAMP) $(CHECKOV) $(ASYNCAPI_STAMP) $(JS_CLIENT_STAMP) $(PLAY_STAMP) $(CHROMIUM)
 	$(MYPY)
 	CHECKOV=$(CURDIR)/$(CHECKOV) $(PY) -m pytest
 
@@ -93,4 +109,5 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench --profile
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(ASYNCAPI_TOOL)/node_modules $(JS_CLIENT)/node_modules .data .mypy_cache .import_linter_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(ASYNCAPI_TOOL)/node_modules $(JS_CLIENT)/node_modules \
+		$(PLAY)/node_modules .data .artifacts .mypy_cache .import_linter_cache

@@ -50,6 +50,7 @@ def main() -> int:
         print(
             f"signight: game socket  ws://localhost:{ws_port}/ws/\n"
             f"signight: HTTP API     http://localhost:{http_port}/health  /rooms  /chat/history\n"
+            f"signight: 3D demo      http://localhost:{http_port}/play/?room=lobby&name=you\n"
             f"signight: admin        http://localhost:{http_port}/admin/"
             "  (run `make superuser` in another terminal first)\n"
             "signight: Ctrl-C stops the server and everything started here",

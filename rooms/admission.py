@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 
 from rooms.protocol import CloseCode
 from signight.auth import Identity, InvalidToken, bearer_token, verify
@@ -74,16 +75,29 @@ def offered_bearer(scope: Mapping[str, Any]) -> str | None:
     return "bearer" if "bearer" in scope.get("subprotocols", []) else None
 
 
-def origin_allowed(origin: str | None) -> bool:
+def same_origin(origin: str, host: str | None) -> bool:
+    """A page this server served itself (the /play/ demo, issue 14): its Origin is
+    http(s)://<the handshake's own Host>, for a Host that ALLOWED_HOSTS accepts (a page that
+    rebinds its own DNS name to this server names a host of its own, which that list refuses)."""
+    scheme, sep, authority = origin.rstrip("/").partition("://")
+    if not host or not sep or scheme.lower() not in ("http", "https"):
+        return False
+    domain, _ = split_domain_port(host)
+    return authority.lower() == host.lower() and validate_host(domain, settings.ALLOWED_HOSTS)
+
+
+def origin_allowed(origin: str | None, host: str | None = None) -> bool:
     allowed = settings.ALLOWED_ORIGINS
-    return origin is None or "*" in allowed or origin.rstrip("/") in allowed
+    if origin is None or "*" in allowed or origin.rstrip("/") in allowed:
+        return True
+    return same_origin(origin, host)
 
 
 def admit(scope: Mapping[str, Any]) -> Admission:
     """Decide on a new socket; raises Refused. Call `release` when an admitted socket ends."""
     headers = _headers(scope)
     origin = headers.get("origin")
-    if not origin_allowed(origin):
+    if not origin_allowed(origin, headers.get("host")):
         raise Refused(CloseCode.FORBIDDEN_ORIGIN, "origin not allowed")
     token, subprotocol = token_from(scope, headers)
     identity = None

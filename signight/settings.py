@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "signight.apps.SignightConfig",
     "rooms",
     "chat",
+    "play",
 ]
 
 MIDDLEWARE = [
@@ -251,6 +252,12 @@ STATIC_ROOT = BASE_DIR / ".data" / "static"
 STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # three.js from play/node_modules and the JS client from clients/js, for /play/ (issue 14)
+    "play.finders.AssetFinder",
+]
 WHITENOISE_USE_FINDERS = True  # serve admin assets without collectstatic in development
 WHITENOISE_AUTOREFRESH = DEBUG
 

@@ -77,6 +77,8 @@ def test_game_socket_routes_to_the_socket_port(path: str) -> None:
         "/protocol/schema.json",
         "/protocol/asyncapi.yaml",
         "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css",
+        "/play/",
+        "/favicon.ico",
     ],
 )
 def test_http_api_routes_to_the_http_port(path: str) -> None:
@@ -241,6 +243,12 @@ def test_room_list_and_token_endpoint_are_public() -> None:
     ],
 )
 def test_the_published_contracts_are_public_and_read_only(path: str) -> None:
+    assert allowed(Request(path, port=3001))
+    assert not allowed(Request(path, method="POST", port=3001))
+
+
+@pytest.mark.parametrize("path", ["/play/", "/favicon.ico", "/static/play/play.js"])
+def test_the_demo_page_is_public_and_read_only(path: str) -> None:
     assert allowed(Request(path, port=3001))
     assert not allowed(Request(path, method="POST", port=3001))
 

@@ -51,6 +51,54 @@ def test_the_origin_is_checked_first(admitted) -> None:
     admitted.append(admission.admit(scope(origin="https://play.signite.com/")))
 
 
+def with_host(host: str) -> list[tuple[bytes, bytes]]:
+    return [(b"host", host.encode())]
+
+
+@override_settings(
+    ALLOWED_ORIGINS=[], ALLOWED_HOSTS=["game.example.com", "127.0.0.1"], WS_AUTH_REQUIRED=False
+)
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        ("https://game.example.com", "game.example.com"),
+        ("http://127.0.0.1:3001", "127.0.0.1:3001"),
+        ("HTTPS://Game.Example.com/", "game.example.com"),
+    ],
+)
+def test_a_page_this_server_served_is_admitted_whatever_allowed_origins_says(
+    admitted, origin: str, host: str
+) -> None:
+    admitted.append(admission.admit(scope(origin=origin, headers=with_host(host))))
+
+
+@override_settings(
+    ALLOWED_ORIGINS=[], ALLOWED_HOSTS=["game.example.com", "127.0.0.1"], WS_AUTH_REQUIRED=False
+)
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        ("https://game.example.com:8443", "game.example.com"),  # another port
+        ("https://evil.example", "game.example.com"),
+        ("https://game.example.com.evil.example", "game.example.com"),
+        ("null", "game.example.com"),
+        ("file://game.example.com", "game.example.com"),
+        ("http://rebound.evil.example", "rebound.evil.example"),  # DNS rebinding: not our host
+        ("http://127.0.0.1:3001", ""),
+    ],
+)
+def test_another_origin_still_needs_allowed_origins(origin: str, host: str) -> None:
+    assert refusal(scope(origin=origin, headers=with_host(host))) == (
+        CloseCode.FORBIDDEN_ORIGIN,
+        "origin not allowed",
+    )
+
+
+def test_a_page_without_a_host_header_needs_allowed_origins() -> None:
+    with override_settings(ALLOWED_ORIGINS=[], WS_AUTH_REQUIRED=False):
+        assert refusal(scope(origin="http://127.0.0.1:3001"))[0] == CloseCode.FORBIDDEN_ORIGIN
+
+
 @override_settings(WS_AUTH_REQUIRED=True)
 def test_a_token_is_required_and_must_be_valid() -> None:
     assert refusal(scope()) == (CloseCode.UNAUTHORIZED, "a token is required")
