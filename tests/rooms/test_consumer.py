@@ -319,7 +319,9 @@ async def test_database_access_still_closes_stale_connections_but_updates_skip_t
     handler = channels.db.DatabaseSyncToAsync.thread_handler
 
     def counting(self, *args, **kwargs):
-        calls.append(self.func.__name__)
+        # An earlier test's refused chat may still be withdrawn in the background meanwhile.
+        if self.func.__name__ != "_delete":
+            calls.append(self.func.__name__)
         return handler(self, *args, **kwargs)
 
     monkeypatch.setattr(channels.db.DatabaseSyncToAsync, "thread_handler", counting)
