@@ -89,6 +89,9 @@ JWT_SECRET = env.str("JWT_SECRET", default="insecure-dev-jwt-secret" if DEBUG el
 JWT_ISSUER = env.str("JWT_ISSUER", default="https://auth.signite.com")
 JWT_AUDIENCE = env.str("JWT_AUDIENCE", default="") or None
 JWT_PUBLIC_KEY = env.str("JWT_PUBLIC_KEY", default="") or None
+# /api/token/ and its refresh mint HS256 tokens for Django users; off where the mesh's issuer
+# signs them (and always with JWT_PUBLIC_KEY: an RS256 server holds no private key).
+JWT_ISSUE_TOKENS = env.bool("JWT_ISSUE_TOKENS", default=not JWT_PUBLIC_KEY) and not JWT_PUBLIC_KEY
 if not JWT_PUBLIC_KEY and not JWT_SECRET:
     raise ConfigError("JWT_SECRET is required in production (or JWT_PUBLIC_KEY for RS256)")
 if not JWT_PUBLIC_KEY and not DEBUG and len(JWT_SECRET.encode()) < 32:

@@ -25,12 +25,16 @@ class _MintingDisabled(DomainError):
     http_status = HTTPStatus.NOT_IMPLEMENTED
 
 
-def _refuse_in_rs256_mode() -> None:
+def _refuse_unless_issuing() -> None:
     if settings.JWT_PUBLIC_KEY:
         raise _MintingDisabled("this server verifies RS256 tokens from the identity service only")
+    if not settings.JWT_ISSUE_TOKENS:
+        raise _MintingDisabled("this server issues no tokens (JWT_ISSUE_TOKENS is off)")
 
 
-_MINTING_DISABLED = openapi.error("`token_minting_disabled`: this server verifies RS256 only.")
+_MINTING_DISABLED = openapi.error(
+    "`token_minting_disabled`: this server verifies RS256 only, or JWT_ISSUE_TOKENS is off."
+)
 
 
 class TokenObtainView(jwt_views.TokenObtainPairView):
@@ -60,7 +64,7 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
         },
     )
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
-        _refuse_in_rs256_mode()
+        _refuse_unless_issuing()
         return super().post(request, *args, **kwargs)
 
 
@@ -89,7 +93,7 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
         },
     )
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
-        _refuse_in_rs256_mode()
+        _refuse_unless_issuing()
         return super().post(request, *args, **kwargs)
 
 

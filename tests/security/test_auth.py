@@ -311,6 +311,17 @@ def test_api_token_is_not_minted_when_the_server_verifies_rs256(api) -> None:
     assert response.json()["code"] == "token_minting_disabled"
 
 
+@pytest.mark.parametrize("path", ["/api/token/", "/api/token/refresh/"])
+def test_api_token_is_not_minted_when_issuing_is_off(api, path) -> None:
+    with override_settings(JWT_ISSUE_TOKENS=False):
+        response = api.post(path, {"username": "x", "password": "y"}, format="json")
+    assert response.status_code == HTTPStatus.NOT_IMPLEMENTED
+    assert response.json() == {
+        "code": "token_minting_disabled",
+        "detail": "this server issues no tokens (JWT_ISSUE_TOKENS is off)",
+    }
+
+
 def _history(api: APIClient, room_id: str, token: str | None = None) -> Any:
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token is not None else {}
     return api.get("/chat/history", {"room_id": room_id}, HTTP_ACCEPT="application/json", **headers)
