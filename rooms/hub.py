@@ -335,8 +335,7 @@ class RoomHub:
         states. Returns how many local players were put back."""
         now = time.time()
         for (room_id, client_id), (deadline, state) in list(self._released.items()):
-            del self._released[(room_id, client_id)]
-            if deadline > now:
+            if deadline > now:  # kept till then: Redis may lose its data twice
                 await presence.player_restore_away(
                     room_id=room_id, client_id=client_id, state=state, deadline=deadline
                 )
@@ -519,22 +518,28 @@ class RoomHub:
             room.filling = asyncio.create_task(self._fill(room_id, room, wait))
 
     async def _fill(self, room_id: str, room: LocalRoom, wait: float) -> None:
-        await asyncio.sleep(wait)
-        if room.order.last is None or self.rooms.get(room_id) is not room:
-            return
-        try:
-            rows, newest = await presence.events_since(room_id, room.order.last)
-        except BACKING_SERVICE_ERRORS as exc:
-            logger.warning("room %s: its event log could not be read: %s", room_id, exc)
-            events = room.order.give_up()
-        else:
-            logged = [(seq, logged_event(room_id, seq, frame)) for seq, frame in rows]
-            events = room.order.fill(
-                [(seq, event) for seq, event in logged if room.first_time(seq)], newest
-            )
-            metrics.EVENTS_FILLED.inc(len(logged))
-        for event in events:
-            await self._deliver_event(room, event)
+        """Close the room's gap from its log after `wait` s; again while a gap is open (an
+        event that arrived ahead of another during the read)."""
+        while True:
+            await asyncio.sleep(wait)
+            if room.order.last is None or self.rooms.get(room_id) is not room:
+                return
+            try:
+                rows, newest = await presence.events_since(room_id, room.order.last)
+                logged = [(seq, logged_event(room_id, seq, frame)) for seq, frame in rows]
+            except Exception as exc:  # Redis unreachable, or a log entry not understood
+                logger.warning("room %s: its event log could not be read: %s", room_id, exc)
+                events = room.order.give_up()
+            else:
+                events = room.order.fill(
+                    [(seq, event) for seq, event in logged if room.first_time(seq)], newest
+                )
+                metrics.EVENTS_FILLED.inc(len(logged))
+            for event in events:
+                await self._deliver_event(room, event)
+            if not room.order.waiting:
+                return
+            wait = GAP_WAIT
 
     async def catch_up(self) -> int:
         """Read the room's log for every local room that misses an event numbered a look ago
