@@ -320,13 +320,8 @@ class RoomHub:
     def released(self, room_id: str, client_id: str, state: bytes, deadline: float) -> None:
         """A player whose socket ended here (or whose dead process this one reaped) went away
         until `deadline` (Unix seconds), at `state`."""
-        if not state:  # Redis had no state for it: nothing to put back
-            return
-        now = time.time()
-        for key, (until, _) in list(self._released.items()):
-            if until <= now:
-                del self._released[key]
-        self._released[(room_id, client_id)] = (deadline, state)
+        if state:  # else Redis had no state for it: nothing to put back
+            self._released[(room_id, client_id)] = (deadline, state)
 
     async def heal(self) -> int:
         """Redis lost its data: put every local player back in its room (no PlayerJoined: the
@@ -614,8 +609,12 @@ class RoomHub:
     async def expire_away(self) -> int:
         """Players away longer than the grace leave their rooms (PlayerLeft), once cluster-wide:
         every process looks, the leave script decides. Returns how many left here."""
+        now = time.time()
+        for key, (until, _) in list(self._released.items()):  # past their grace: forgotten
+            if until <= now:
+                del self._released[key]
         left = 0
-        for room_id, client_id in await presence.away_due(time.time()):
+        for room_id, client_id in await presence.away_due(now):
             departure = await player_remove(room_id, client_id, away=True)
             left += departure.removed
         return left

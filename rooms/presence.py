@@ -342,18 +342,14 @@ async def away_due(now: float, *, limit: int = 200) -> list[tuple[str, str]]:
 
 async def events_after(room_id: str, seq: int) -> list[tuple[int, bytes]]:
     """The room's logged events numbered above `seq`: (seq, frame), in order."""
-    rows = cast(
-        "list[tuple[bytes, float]]",
-        await get_async().zrangebyscore(
-            _room(room_id, "events"), f"({seq}", "+inf", withscores=True
-        ),
-    )
-    return [(int(score), frame) for frame, score in rows]
+    rows, _ = await events_since(room_id, seq)
+    return rows
 
 
 async def events_since(room_id: str, seq: int) -> tuple[list[tuple[int, bytes]], int]:
-    """The room's logged events numbered above `seq` (as events_after), and the room's newest
-    number, read at once: every event up to that number is among them, or was withdrawn."""
+    """The room's logged events numbered above `seq` ((seq, frame), in order), and the room's
+    newest number, read at once: every event up to that number is among them, or was
+    withdrawn."""
     async with get_async().pipeline(transaction=True) as pipe:
         pipe.zrangebyscore(_room(room_id, "events"), f"({seq}", "+inf", withscores=True)
         pipe.get(_room(room_id, "seq"))
