@@ -1,4 +1,5 @@
-"""ChatMessage: one persisted chat line of a room (MongoDB)."""
+"""ChatMessage: one persisted chat line of a room (MongoDB); a redacted one keeps a tombstone (who
+took it down, when, why) and is no longer shown anywhere (issue 15)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ class ChatMessage(models.Model):
     name = models.CharField(max_length=32)
     message = models.CharField(max_length=500)
     created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+    redacted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    redacted_by = models.CharField(max_length=150, blank=True, default="", editable=False)
+    redaction_reason = models.CharField(max_length=500, blank=True, default="", editable=False)
 
     class Meta:
         # Newest first within a room; the _id tie-break keeps pages stable when two

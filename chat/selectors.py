@@ -1,4 +1,5 @@
-"""Reads of chat history: the latest messages of a room and keyset-paginated pages of it."""
+"""Reads of chat history: the latest messages of a room and keyset-paginated pages of it; whether a
+token subject is banned (its history requests are refused)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from datetime import UTC, datetime
 from bson import ObjectId
 from bson.errors import InvalidId
 from django.db.models import Q
+from django.utils import timezone
 
 from chat.models import ChatMessage
-from rooms.models import Room
+from rooms.models import Room, Sanction
 from signight.errors import DomainError
 
 
@@ -44,7 +46,8 @@ class HistoryPage:
 
 
 def chat_history(*, room_id: str, limit: int, before: str | None = None) -> HistoryPage:
-    """Up to `limit` messages older than `before`, oldest first, and the cursor of the next page.
+    """Up to `limit` messages older than `before`, oldest first, and the cursor of the next page;
+    redacted messages are left out.
 
     Keyset pagination on (created_at, _id), served by the chat_room_latest index: pages never
     overlap or skip, whatever is posted meanwhile.
@@ -54,7 +57,7 @@ def chat_history(*, room_id: str, limit: int, before: str | None = None) -> Hist
     room_pk = Room.objects.filter(room_id=room_id).values_list("pk", flat=True).first()
     if room_pk is None:
         return HistoryPage(room_id=room_id, messages=[], next_before=None)
-    query = ChatMessage.objects.filter(room_id=room_pk)
+    query = ChatMessage.objects.filter(room_id=room_pk, redacted_at=None)
     if before:
         at, oid = parse_cursor(before)
         query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=oid))
@@ -73,3 +76,10 @@ def chat_history(*, room_id: str, limit: int, before: str | None = None) -> Hist
 def chat_latest(*, room_id: str, limit: int) -> list[ChatMessage]:
     """The room's latest `limit` messages, oldest first."""
     return chat_history(room_id=room_id, limit=limit).messages
+
+
+def subject_banned(subject: str) -> bool:
+    """A ban on this token subject holds now (rooms.models.Sanction)."""
+    now = timezone.now()
+    bans = Sanction.objects.filter(kind=Sanction.Kind.BAN, subject=subject, lifted_at=None)
+    return bans.filter(Q(until=None) | Q(until__gt=now)).exists()

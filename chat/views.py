@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -11,7 +13,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_serializer,
 )
-from rest_framework import serializers
+from rest_framework import exceptions, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -23,19 +25,56 @@ from chat.selectors import (
     InvalidCursor,
     chat_history,
     parse_cursor,
+    subject_banned,
 )
+from rooms.selectors import player_in_room_lately
 from signight import openapi
-from signight.auth import TokenRequiredWhenAuthRequired
+from signight.auth import Identity
+from signight.permissions import subject_has_perm
 from signight.text import ROOM_ID_MAX_CHARS, ROOM_ID_PATTERN, iso_millis
+
+MODERATE = "moderation.moderate"
+
+
+class HistoryAccess(permissions.BasePermission):
+    """CHAT_HISTORY_ACCESS: `public` wants a token only where WS_AUTH_REQUIRED is on; `member`
+    and `authenticated` always do (401 without). A banned subject's token is refused (403)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        identity = request.user if isinstance(request.user, Identity) else None
+        if identity is not None and subject_banned(identity.subject):
+            raise exceptions.PermissionDenied("This token's subject is banned by an operator.")
+        return self.token_optional(request.method or "GET") or identity is not None
+
+    def token_optional(self, method: str) -> bool:
+        return settings.CHAT_HISTORY_ACCESS == "public" and not settings.WS_AUTH_REQUIRED
+
+
+def check_member(request: Request, room_id: str) -> None:
+    """CHAT_HISTORY_ACCESS=member: the caller plays in the room (or did within the hour), or may
+    moderate; anyone else gets 403."""
+    identity = request.user
+    if settings.CHAT_HISTORY_ACCESS != "member" or not isinstance(identity, Identity):
+        return
+    if player_in_room_lately(room_id, identity.client_id):
+        return
+    if subject_has_perm(identity.subject, MODERATE):
+        return
+    raise exceptions.PermissionDenied("Only the room's players (and moderators) read its chat.")
+
+
+FORBIDDEN = openapi.error(
+    "A banned subject, or (CHAT_HISTORY_ACCESS=member) a caller not in the room lately."
+)
 
 
 class ChatHistoryView(APIView):
     """POST {"room_id", "limit", "before"} or GET ?room_id=&limit=&before= (same answer).
 
-    Needs `Authorization: Bearer <jwt>` when WS_AUTH_REQUIRED is on.
+    Who may read it: CHAT_HISTORY_ACCESS (HistoryAccess, check_member).
     """
 
-    permission_classes = [TokenRequiredWhenAuthRequired]
+    permission_classes = [HistoryAccess]
 
     @extend_schema_serializer(component_name="ChatHistoryQuery")
     class InputSerializer(serializers.Serializer):
@@ -96,6 +135,7 @@ class ChatHistoryView(APIView):
             data = {}
         params = self.InputSerializer(data=data)
         params.is_valid(raise_exception=True)
+        check_member(self.request, params.validated_data["room_id"])
         page = chat_history(**params.validated_data)
         output = self.OutputSerializer(page, context={"room_id": page.room_id})
         return Response(output.data)
@@ -118,6 +158,7 @@ class ChatHistoryView(APIView):
             HTTPStatus.OK: OutputSerializer,
             HTTPStatus.BAD_REQUEST: openapi.INVALID_QUERY,
             HTTPStatus.UNAUTHORIZED: openapi.UNAUTHORIZED,
+            HTTPStatus.FORBIDDEN: FORBIDDEN,
             HTTPStatus.SERVICE_UNAVAILABLE: openapi.UNAVAILABLE,
         },
     )
@@ -132,6 +173,7 @@ class ChatHistoryView(APIView):
             HTTPStatus.OK: OutputSerializer,
             HTTPStatus.BAD_REQUEST: openapi.INVALID_BODY,
             HTTPStatus.UNAUTHORIZED: openapi.UNAUTHORIZED,
+            HTTPStatus.FORBIDDEN: FORBIDDEN,
             HTTPStatus.SERVICE_UNAVAILABLE: openapi.UNAVAILABLE,
         },
     )

@@ -21,6 +21,8 @@ EVENT = "room.event"
 STATES = "node.states"
 REPLACE = "node.replace"
 PROBE = "node.probe"
+MODERATE = "node.moderate"
+MODERATED = "node.moderated"
 
 
 def group_name(room_id: str) -> str:
@@ -107,6 +109,27 @@ async def replace(channel: str, *, client_id: str, connection_id: str) -> None:
         await _layer().send(
             channel, {"type": REPLACE, "client": client_id, "connection": connection_id}
         )
+
+
+async def moderate(channel: str, *, action: dict[str, Any], reply: str) -> None:
+    """An operator's action (rooms.moderation) to the node owning `channel`; it answers on
+    `reply` how many of its sockets the action reached."""
+    async with _gate():
+        await _layer().send(channel, {"type": MODERATE, "action": action, "reply": reply})
+
+
+async def moderated(reply: str, *, node_id: str, reached: int) -> None:
+    async with _gate():
+        await _layer().send(reply, {"type": MODERATED, "node": node_id, "reached": reached})
+
+
+async def reply_channel() -> str:
+    """A channel of this process's own for answers (read it with `receive`, then `forget`)."""
+    return await _layer().new_channel("reply.")
+
+
+async def forget(channel: str) -> None:
+    await _layer().delete_channel(channel)
 
 
 async def probe(channel: str) -> None:

@@ -25,6 +25,7 @@ from chat.models import ChatMessage
 from chat.selectors import chat_latest
 from chat.writer import QueueFull, chat_message_store, chat_message_withdraw
 from rooms import broadcast, presence, protocol
+from rooms.sanctions import sanctions
 from rooms.session import PlayerSession
 from signight import metrics
 from signight.errors import BACKING_SERVICE_ERRORS, DomainError
@@ -62,8 +63,10 @@ OnError = Callable[[Exception, str | None], Awaitable[None]]
 def chat_post(*, session: PlayerSession, message: str, ref: str | None, on_error: OnError) -> None:
     """Queue a chat: stored, then broadcast to the whole room, sender included (its
     acknowledgement, matched by `ref`: the Chat's `id`), after this player's earlier chats and
-    beside its Updates. A Chat whose `id` this player already sent is not stored again."""
+    beside its Updates. A Chat whose `id` this player already sent is not stored again. A
+    muted player's Chat is refused (Error `muted`, with when the mute ends)."""
     room_id = session.require_room("chatting")
+    sanctions.check_chat(room_id, session.client_id)
     row = ChatMessage(
         pk=ObjectId(),  # known before the insert: a refused one can be purged if it lands late
         room_id=session.room_pk,

@@ -23,9 +23,10 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from rooms import admission, chatting, protocol, services
+from rooms import admission, chatting, moderation, protocol, services
 from rooms.limits import Action, Guard
 from rooms.outbox import Outbox
+from rooms.sanctions import Muted
 from rooms.session import PlayerSession
 from signight import errors, lifecycle, metrics
 from signight.errors import DomainError
@@ -63,6 +64,7 @@ class GameConsumer(AsyncWebsocketConsumer):
     async def on_connect(self, message: dict[str, Any]) -> None:
         try:
             self.admitted = admission.admit(self.scope)
+            await moderation.refuse_banned(self.admitted.identity)
         except admission.Refused as refused:
             # Accept first: a close before accept reaches a browser only as 1006.
             await self._accept(admission.offered_bearer(self.scope))
@@ -119,7 +121,8 @@ class GameConsumer(AsyncWebsocketConsumer):
         domain = errors.as_domain_error(exc)
         if domain is not None:
             metrics.ERRORS.labels(domain.code).inc()
-            await self.outbox.put(protocol.error(domain.code, str(domain), ref))
+            until = domain.until if isinstance(domain, Muted) else None
+            await self.outbox.put(protocol.error(domain.code, str(domain), ref, until))
             return
         logger.error("unexpected error serving a client", exc_info=exc, extra=self.log_context())
         await self.close_with(C.INTERNAL_ERROR, "internal error")

@@ -19,7 +19,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,7 +140,10 @@ class RoomHub:
         self._started: asyncio.Future[None] | None = None
         self._stopping = False
         self.watch = Watch()
-        self._readds: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
+        # An operator's action on this process's sockets (rooms.moderation sets it): returns how
+        # many sockets it reached.
+        self.moderate: Callable[[dict[str, Any]], Awaitable[int]] | None = None
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -469,6 +472,22 @@ class RoomHub:
             await self._on_replaced(message["client"], message["connection"])
         elif kind == broadcast.PROBE:
             self.watch.probe_arrived(time.monotonic())
+        elif kind == broadcast.MODERATE:  # not awaited here: a kick's leave does I/O
+            task = asyncio.create_task(self._on_moderate(message["action"], message["reply"]))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _on_moderate(self, action: dict[str, Any], reply: str) -> None:
+        reached = 0
+        try:
+            if self.moderate is not None:
+                reached = await self.moderate(action)
+        except Exception:
+            logger.exception("an operator's action %s failed here", action.get("action"))
+        try:
+            await broadcast.moderated(reply, node_id=self.node_id, reached=reached)
+        except BACKING_SERVICE_ERRORS as exc:
+            logger.warning("could not answer an operator's action: %s", exc)
 
     async def _on_replaced(self, client_id: str, connection_id: str) -> None:
         """A newer connection of this player opened on another process: close ours (4410);
@@ -494,8 +513,8 @@ class RoomHub:
                 logger.warning("putting back %s failed: %s", member.session.client_id, exc)
 
         task = asyncio.create_task(readd())
-        self._readds.add(task)
-        task.add_done_callback(self._readds.discard)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _on_event(self, message: Event) -> None:
         """A room event arrived: delivered in the room's order (rooms.ordering); one that

@@ -37,6 +37,8 @@ Resumption, Departure), never bare ints or strings.
 from __future__ import annotations
 
 import enum
+import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -179,7 +181,7 @@ async def _script(
 
 
 def _room_keys(room_id: str, node_id: str, client_id: str) -> list[str]:
-    """The eleven keys of a room script, in rooms.scripts' order."""
+    """The twelve keys of a room script, in rooms.scripts' order."""
     return [
         _room(room_id, "players"),
         _room(room_id, "states"),
@@ -192,6 +194,7 @@ def _room_keys(room_id: str, node_id: str, client_id: str) -> list[str]:
         _room(room_id, "meta"),
         AWAY_KEY,
         _resume(client_id),
+        _room(room_id, "left"),
     ]
 
 
@@ -387,7 +390,7 @@ async def player_leave(
         holder, how = "", "away"
     keys = _room_keys(room_id, holder.partition("/")[0] or "-", client_id)
     args: list[EncodableT] = [client_id, room_id, holder, how, draft.head, *_log_terms()]
-    args += ["1" if how == "owner" else "0", RESUME_KEY_SECONDS]
+    args += ["1" if how == "owner" else "0", RESUME_KEY_SECONDS, LEFT_KEEP_SECONDS]
     reply = int(await _script(get_async(), _LEAVE, keys, args))
     if reply == 0:
         return Departure(LeaveStatus.ABSENT)
@@ -461,6 +464,14 @@ async def chat_withdraw(room_id: str, item: bytes, seq: int = 0) -> None:
         if seq:
             pipe.zremrangebyscore(_room(room_id, "events"), seq, seq)
         await pipe.execute()
+
+
+async def chat_redact(room_id: str, message_id: str) -> int:
+    """Take a chat message out of the room's recent history and its event log; returns the
+    number its Chat frame had (0 if the log no longer kept it)."""
+    keys = [_room(room_id, "chat"), _room(room_id, "events")]
+    seq = await _script(get_async(), scripts.CHAT_REDACT, keys, [message_id])
+    return int(seq or 0)
 
 
 async def chat_fill(room_id: str, items: list[bytes]) -> None:
@@ -579,3 +590,45 @@ def room_counts() -> list[tuple[str, int]]:
 def room_count() -> int:
     """How many rooms have at least one player."""
     return int(get_sync().zcard(ROOMS_KEY))
+
+
+def room_players(room_id: str) -> list[tuple[str, str, str | None]]:
+    """(client_id, name, node id or None if away) of a room's players (sync: the admin's live
+    rooms page)."""
+    client = get_sync()
+    with client.pipeline(transaction=True) as pipe:
+        pipe.hgetall(_room(room_id, "players"))
+        pipe.hgetall(_room(room_id, "states"))
+        owners, states = pipe.execute()
+    players = []
+    for raw_client, raw_owner in sorted(owners.items()):
+        owner = _text(raw_owner)
+        node = None if owner == scripts.AWAY else owner.partition("/")[0]
+        state = states.get(raw_client)
+        try:
+            name = protocol.decode_state(state).name if state else ""
+        except ValueError:
+            name = ""
+        players.append((_text(raw_client), name or "", node))
+    return players
+
+
+# "Was in the room within the last hour" (CHAT_HISTORY_ACCESS=member): the LEAVE script keeps
+# when each player left a room this long.
+LEFT_KEEP_SECONDS = 3600
+
+
+def player_in_room_lately(room_id: str, client_id: str) -> bool:
+    """In the room now (away included), or left it within LEFT_KEEP_SECONDS (sync: the API)."""
+    client = get_sync()
+    with client.pipeline(transaction=False) as pipe:
+        pipe.hexists(_room(room_id, "players"), client_id)
+        pipe.zscore(_room(room_id, "left"), client_id)
+        present, left_at = pipe.execute()
+    return bool(present) or (left_at is not None and left_at > time.time() - LEFT_KEEP_SECONDS)
+
+
+def chat_recent(room_id: str) -> list[dict[str, Any]]:
+    """A room's recent chat items in Redis, oldest first (sync: the admin's live rooms page)."""
+    items = cast("list[bytes]", get_sync().lrange(_room(room_id, "chat"), 0, -1))
+    return [json.loads(item) for item in items if item != _SEEDED]

@@ -3,9 +3,9 @@ appends, and the tick's state store. Each is atomic, so counts, limits, event nu
 room's event log stay exact across processes. presence.py documents the keys; each script
 documents its KEYS, ARGV and reply.
 
-A room script's KEYS are always the same eleven (presence._room_keys):
+A room script's KEYS are always the same twelve (presence._room_keys):
   1 players  2 states  3 nodes  4 rooms  5 node_clients (of the node in ARGV)  6 seq  7 chat
-  8 events  9 meta  10 away  11 resume (of the player in ARGV)
+  8 events  9 meta  10 away  11 resume (of the player in ARGV)  12 left (who left when)
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ return {status, seq, cached, chat, snapshot(KEYS[1], KEYS[2]), epoch}
 
 # ARGV: client_id, token sid, new sid, owner, room_id, node_id, max_players, last_seq, token
 # epoch, state (if it joins anew), head (its PlayerJoined), keep, events ttl, resume ttl, mode
-# ('resume': a client's Resume; 'readd': reconcile putting a connected player back; then KEYS[12]
+# ('resume': a client's Resume; 'readd': reconcile putting a connected player back; then KEYS[13]
 # is the player's claim: a newer connection that claimed it keeps it)
 # Reply: {status, seq, recovered (0/1), {missed frames}, chat cached, {chat}, {players},
 # previous owner or '', epoch}. status 3 resumed (it was away, or held by another connection,
@@ -143,7 +143,7 @@ local current = redis.call('HGET', KEYS[1], ARGV[1])
 local status = 3
 local previous = ''
 if ARGV[15] == 'readd' then
-  local claim = redis.call('GET', KEYS[12])
+  local claim = redis.call('GET', KEYS[13])
   if (claim and claim ~= ARGV[4]) or (current and current ~= AWAY and current ~= ARGV[4]) then
     return {2, 0, 0, {}, 0, {}, {}, '', ''}
   end
@@ -238,7 +238,7 @@ return 1
 
 # ARGV: client_id, room_id, holder (owner, node_id or ''), how ('owner', 'node' or 'away': the
 # grace passed), head (PlayerLeft), keep, events ttl, '1' to spend the player's resume token,
-# resume ttl
+# resume ttl, left ttl (how long `left` remembers when the player left: chat history access)
 # Returns the seq of the (logged) PlayerLeft if the player was in the room held as ARGV says,
 # 0 if it was not, -1 if it was the last one (the room's keys are gone: nobody is left to tell).
 LEAVE = (
@@ -259,6 +259,10 @@ end
 uncount(KEYS[3], current, ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZADD', KEYS[12], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[12], '-inf', now - tonumber(ARGV[10]))
+redis.call('EXPIRE', KEYS[12], ARGV[10])
 if ARGV[8] == '1' then
   redis.call('SET', KEYS[11], '-', 'EX', ARGV[9])
 end
@@ -356,3 +360,28 @@ return 0
 def with_prefix(lua: str, prefix: str) -> str:
     """A script with the key prefix filled in (the prelude builds node keys from node ids)."""
     return lua.replace("{PREFIX}", prefix)
+
+
+# An operator took a chat message down (issue 15): out of the room's recent history and its
+# event log (a resume does not bring it back). KEYS: chat, events. ARGV: the message id.
+# Reply: the Chat frame's number in the room, 0 if the log no longer had it.
+CHAT_REDACT = """
+local seq = 0
+for _, item in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if item ~= '' then
+    local ok, decoded = pcall(cjson.decode, item)
+    if ok and type(decoded) == 'table' and decoded['id'] == ARGV[1] then
+      redis.call('LREM', KEYS[1], 0, item)
+    end
+  end
+end
+local events = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = 1, #events, 2 do
+  local ok, decoded = pcall(cjson.decode, events[i])
+  if ok and type(decoded) == 'table' and decoded['type'] == 'Chat' and decoded['id'] == ARGV[1] then
+    redis.call('ZREM', KEYS[2], events[i])
+    seq = tonumber(events[i + 1])
+  end
+end
+return seq
+"""

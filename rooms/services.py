@@ -15,6 +15,7 @@ from django.db import IntegrityError
 from rooms import broadcast, chatting, presence, protocol, tokens
 from rooms.hub import away_deadline, hub, player_remove
 from rooms.models import Room
+from rooms.sanctions import sanctions
 from rooms.session import Connection, PlayerSession
 from signight import metrics
 from signight.errors import BACKING_SERVICE_ERRORS, DomainError
@@ -183,6 +184,8 @@ async def room_resume(*, session: PlayerSession, token: str, last_seq: int) -> N
 
 async def _resume(session: PlayerSession, token: str, last_seq: int) -> bool:
     claims = tokens.resume_token_read(token)
+    if sanctions.resume_void(claims.client_id, claims.issued_at):
+        raise DomainError("an operator removed this player; send a Join", code=E.RESUME_FAILED)
     if (session.authenticated or claims.authenticated) and claims.client_id != session.client_id:
         raise DomainError("the resume token is for another player", code=E.RESUME_FAILED)
     if session.room_id is not None:
@@ -305,6 +308,21 @@ async def room_leave(*, session: PlayerSession, away: bool = False) -> None:
             hub.released(room_id, session.client_id, state or stored, deadline)
     else:
         await player_remove(room_id, session.client_id, owner=hub.owner(session))
+
+
+async def room_close(*, room_id: str, reason: str) -> int:
+    """An operator closed the room: each of its players here gets RoomClosed and is out of it
+    (the others get PlayerLeft); their sockets stay open. Returns how many."""
+    _rooms.pop(room_id, None)  # a Join or Resume here reads the closed record at once
+    closed = 0
+    for member in hub.members(room_id):
+        session = member.session
+        if session.room_id != room_id:
+            continue
+        await session.send(protocol.room_closed(room_id, reason))
+        await room_leave(session=session)
+        closed += 1
+    return closed
 
 
 async def room_leave_requested(*, session: PlayerSession) -> None:

@@ -6,6 +6,7 @@ one: rooms.presence keeps the current session id) and the room's event epoch.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ class ResumeClaims:
     name: str
     color: str
     authenticated: bool = False  # issued to a socket with a JWT: only a JWT may resume it
+    issued_at: float = 0.0  # Unix seconds (a kick voids the tokens issued before it)
 
 
 def new_session_id() -> str:
@@ -42,6 +44,7 @@ def resume_token_issue(claims: ResumeClaims) -> str:
         "n": claims.name,
         "k": claims.color,
         "a": int(claims.authenticated),
+        "t": round(claims.issued_at or time.time(), 3),
     }
     return signing.dumps(payload, salt=SALT, compress=True)
 
@@ -58,6 +61,7 @@ def resume_token_read(token: str) -> ResumeClaims:
             name=str(payload["n"]),
             color=str(payload["k"]),
             authenticated=bool(payload.get("a")),
+            issued_at=float(payload.get("t", 0.0)),
         )
     except signing.SignatureExpired:
         raise _failed("the resume token is too old; send a Join") from None

@@ -118,6 +118,9 @@ class TokenRequiredWhenAuthRequired(permissions.BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         return not settings.WS_AUTH_REQUIRED or isinstance(request.user, Identity)
 
+    def token_optional(self, method: str) -> bool:
+        return not settings.WS_AUTH_REQUIRED
+
 
 class TokenObtainSerializer(TokenObtainPairSerializer):
     """Tokens for Django users carry the display name the socket uses. The password is taken as

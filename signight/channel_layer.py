@@ -10,7 +10,8 @@ requirements.txt; tests/e2e covers cross-process delivery).
 
 `reconnect_subscriber` drops the subscribed connection so that redis-py opens a new one and
 subscribes it again to every channel and group: the hub calls it when its self-probe stops
-arriving (a half-open connection reads "nothing" for ever).
+arriving (a half-open connection reads "nothing" for ever). `delete_channel` unsubscribes a reply
+channel once its answers are in (the stock layer does so only when a receive is cancelled).
 """
 
 from __future__ import annotations
@@ -42,11 +43,19 @@ class _LoopLayer(pubsub.RedisPubSubLoopLayer):
         for shard in self._shards:
             await shard.reconnect()
 
+    async def delete_channel(self, channel: str) -> None:
+        if self.channels.pop(channel, None) is not None:
+            await self._get_shard(channel).unsubscribe(channel)
+
 
 class RedisPubSubChannelLayer(pubsub.RedisPubSubChannelLayer):
     async def reconnect_subscriber(self) -> None:
         """Open the subscribed connection anew (this loop's layer)."""
         await self._get_layer().reconnect_subscriber()
+
+    async def delete_channel(self, channel: str) -> None:
+        """Unsubscribe a channel of `new_channel` that this process no longer reads."""
+        await self._get_layer().delete_channel(channel)
 
     def _get_layer(self) -> _LoopLayer:
         loop = asyncio.get_running_loop()

@@ -9,13 +9,11 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
-from signight.auth import TokenRequiredWhenAuthRequired
 from signight.text import ROOM_ID_MAX_CHARS, ROOM_ID_PATTERN
 
 BEARER = "bearerAuth"
@@ -43,16 +41,19 @@ ROOM_ID: dict[str, Any] = {
 
 class BearerScheme(OpenApiAuthenticationExtension):
     """signight.auth.BearerAuthentication: `Authorization: Bearer <jwt>`. The schema is built per
-    request, so it says what this server wants: behind TokenRequiredWhenAuthRequired a token is
-    required while WS_AUTH_REQUIRED is on, optional while it is off."""
+    request, so it says what this server wants: a view whose permission says the token is
+    optional for the operation's method (`token_optional(method)`: TokenRequiredWhenAuthRequired
+    while WS_AUTH_REQUIRED is off, the access settings' `public`) lists it as optional."""
 
     target_class = "signight.auth.BearerAuthentication"
     name = BEARER
 
     def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[str]]]:
         permissions = auto_schema.view.get_permissions()
-        optional = not settings.WS_AUTH_REQUIRED and any(
-            isinstance(permission, TokenRequiredWhenAuthRequired) for permission in permissions
+        optional = any(
+            getattr(permission, "token_optional", None) is not None
+            and permission.token_optional(auto_schema.method)
+            for permission in permissions
         )
         return [{BEARER: []}, {}] if optional else [{BEARER: []}]
 

@@ -92,6 +92,19 @@ JWT_PUBLIC_KEY = env.str("JWT_PUBLIC_KEY", default="") or None
 # /api/token/ and its refresh mint HS256 tokens for Django users; off where the mesh's issuer
 # signs them (and always with JWT_PUBLIC_KEY: an RS256 server holds no private key).
 JWT_ISSUE_TOKENS = env.bool("JWT_ISSUE_TOKENS", default=not JWT_PUBLIC_KEY) and not JWT_PUBLIC_KEY
+# Who may read a room's /chat/history: `member` (in the room now or within the last hour, or a
+# moderator), `authenticated` (any valid token) or `public` (a token only where WS_AUTH_REQUIRED).
+CHAT_HISTORY_ACCESS = env.choice(
+    "CHAT_HISTORY_ACCESS",
+    default="public" if DEBUG else "member",
+    choices=("member", "authenticated", "public"),
+)
+# Who may list the active rooms (GET /rooms): `authenticated` (a valid token) or `public`.
+ROOMS_LIST_ACCESS = env.choice(
+    "ROOMS_LIST_ACCESS",
+    default="public" if DEBUG else "authenticated",
+    choices=("authenticated", "public"),
+)
 if not JWT_PUBLIC_KEY and not JWT_SECRET:
     raise ConfigError("JWT_SECRET is required in production (or JWT_PUBLIC_KEY for RS256)")
 if not JWT_PUBLIC_KEY and not DEBUG and len(JWT_SECRET.encode()) < 32:
@@ -115,6 +128,7 @@ INSTALLED_APPS = [
     "signight.apps.SignightConfig",
     "rooms",
     "chat",
+    "moderation",
     "play",
 ]
 
@@ -182,6 +196,9 @@ CHANNEL_LAYERS = {
         },
     },
 }
+
+# Model permissions without a join (signight.permissions: SecantusDB answers that join wrongly).
+AUTHENTICATION_BACKENDS = ["signight.permissions.PermissionBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

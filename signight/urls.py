@@ -1,6 +1,6 @@
 """HTTP routes: health, probes, metrics, tokens, the OpenAPI schema and its docs, the admin; the
-apps' own routes (rooms, chat, the /play/ demo) are included (the project's entry points, this
-module and signight.asgi, are where the apps are composed)."""
+apps' own routes (rooms, chat, moderation, the /play/ demo) are included (the project's entry
+points, this module and signight.asgi, are where the apps are composed)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("", include("rooms.urls")),
     path("", include("chat.urls")),
+    path("", include("moderation.urls")),
     path("", include("play.urls")),
     path("api/token/", TokenObtainView.as_view(), name="token-obtain"),
     path("api/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),

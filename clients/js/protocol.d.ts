@@ -12,11 +12,22 @@ export type ClientMessage = Join | Update | Chat | Leave | Ping | Resume;
 /**
  * A frame the server sends.
  */
-export type ServerMessage = Welcome | Resumed | PlayerJoined | PlayerLeft | ChatFrame | StateUpdate | Pong | ErrorFrame;
+export type ServerMessage =
+  | Welcome
+  | Resumed
+  | PlayerJoined
+  | PlayerLeft
+  | ChatFrame
+  | StateUpdate
+  | Pong
+  | ErrorFrame
+  | RoomClosed
+  | ChatRedacted;
 export type ErrorCode =
   | "chat_unavailable"
   | "invalid_json"
   | "invalid_message"
+  | "muted"
   | "not_in_room"
   | "rate_limited"
   | "resume_failed"
@@ -220,11 +231,32 @@ export interface Pong {
   server_time: number;
 }
 /**
- * A message was refused; `ref` is its `id`, if it had one. The socket stays open.
+ * A message was refused; `ref` is its `id`, if it had one; `until` (ISO 8601 UTC, for
+ *     `muted` only) is when the refusal ends. The socket stays open.
  */
 export interface ErrorFrame {
   type: "Error";
   code: ErrorCode;
   message: string;
   ref?: string | null;
+  until?: string;
+}
+/**
+ * An operator closed the room: the player is no longer in it (no PlayerLeft follows for
+ *     itself); the socket stays open, so it may Join another room.
+ */
+export interface RoomClosed {
+  type: "RoomClosed";
+  room_id: string;
+  reason: string;
+}
+/**
+ * An operator took down the chat message `id` (the Chat frame numbered `seq`, or 0 when
+ *     the server no longer knows its number): remove it from the chat view.
+ */
+export interface ChatRedacted {
+  type: "ChatRedacted";
+  id: string;
+  room_id: string;
+  seq: number;
 }

@@ -22,6 +22,7 @@ class ErrorCode(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     RESUME_FAILED = "resume_failed"
     ROOM_NOT_FOUND = "room_not_found"
+    MUTED = "muted"
 
 
 ERROR_MEANINGS: dict[ErrorCode, str] = {
@@ -40,6 +41,9 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ),
     ErrorCode.ROOM_NOT_FOUND: (
         "no such room, and this server creates none on Join (ROOM_AUTO_CREATE off)"
+    ),
+    ErrorCode.MUTED: (
+        "an operator muted this player in this room; `until` (ISO 8601 UTC) is when it ends"
     ),
 }
 
@@ -64,6 +68,7 @@ class CloseCode(enum.IntEnum):
     INTERNAL_ERROR = 1011
     TRY_AGAIN_LATER = 1013
     UNAUTHORIZED = 4401
+    REMOVED = 4403
     IDLE_TIMEOUT = 4408
     TOO_MANY_CONNECTIONS = 4409
     REPLACED = 4410
@@ -81,6 +86,7 @@ CLOSE_CODES: dict[CloseCode, tuple[str, CloseAction]] = {
     CloseCode.INTERNAL_ERROR: ("a server bug", A.BACKOFF),
     CloseCode.TRY_AGAIN_LATER: ("a backing service is unreachable for too long", A.BACKOFF),
     CloseCode.UNAUTHORIZED: ("the token is missing, invalid or expired", A.REFRESH_TOKEN),
+    CloseCode.REMOVED: ("removed by an operator (kicked or banned)", A.STOP),
     CloseCode.IDLE_TIMEOUT: ("no message for idle_timeout seconds", A.STOP),
     CloseCode.TOO_MANY_CONNECTIONS: ("too many sockets from one address", A.BACKOFF),
     CloseCode.REPLACED: ("the same player connected again, on any process", A.STOP),

@@ -246,11 +246,23 @@ def pong(t: msgspec.Raw | msgspec.UnsetType) -> str:
     return encode({"type": "Pong", "t": echo, "server_time": server_time()})
 
 
-def error(code: str, message: str, ref: str | None = None) -> str:
+def error(code: str, message: str, ref: str | None = None, until: str | None = None) -> str:
     frame = {"type": "Error", "code": str(code), "message": message}
     if ref is not None:
         frame["ref"] = ref
+    if until is not None:
+        frame["until"] = until
     return encode(frame)
+
+
+def room_closed(room_id: str, reason: str) -> str:
+    """An operator closed the room: the player is out of it; its socket stays open."""
+    return encode({"type": "RoomClosed", "room_id": room_id, "reason": reason})
+
+
+def chat_redacted(room_id: str, message_id: str, seq: int) -> str:
+    """An operator took a chat message down (`seq`: the Chat frame's; 0 if not known)."""
+    return encode({"type": "ChatRedacted", "id": message_id, "room_id": room_id, "seq": seq})
 
 
 # --- the frames described, for the published schema (rooms.protocol.schema) -----------------
@@ -362,13 +374,41 @@ class Pong(_Frame, tag="Pong"):
 
 
 class ErrorFrame(_Frame, tag="Error"):
-    """A message was refused; `ref` is its `id`, if it had one. The socket stays open."""
+    """A message was refused; `ref` is its `id`, if it had one; `until` (ISO 8601 UTC, for
+    `muted` only) is when the refusal ends. The socket stays open."""
 
     code: ErrorCode
     message: str
     ref: str | None = None
+    until: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class RoomClosed(_Frame, tag="RoomClosed"):
+    """An operator closed the room: the player is no longer in it (no PlayerLeft follows for
+    itself); the socket stays open, so it may Join another room."""
+
+    room_id: str
+    reason: str
+
+
+class ChatRedacted(_Frame, tag="ChatRedacted"):
+    """An operator took down the chat message `id` (the Chat frame numbered `seq`, or 0 when
+    the server no longer knows its number): remove it from the chat view."""
+
+    id: str
+    room_id: str
+    seq: int
 
 
 ServerMessage = (
-    Welcome | Resumed | PlayerJoined | PlayerLeft | ChatFrame | StateUpdate | Pong | ErrorFrame
+    Welcome
+    | Resumed
+    | PlayerJoined
+    | PlayerLeft
+    | ChatFrame
+    | StateUpdate
+    | Pong
+    | ErrorFrame
+    | RoomClosed
+    | ChatRedacted
 )

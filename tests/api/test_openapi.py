@@ -54,12 +54,17 @@ def test_schema_lists_every_operation_with_every_answer_it_can_give(api) -> None
     assert answers == {
         ("/api/token/", "post"): ["200", "400", "401", "501"],
         ("/api/token/refresh/", "post"): ["200", "400", "401", "501"],
-        ("/chat/history", "get"): ["200", "400", "401", "503"],
-        ("/chat/history", "post"): ["200", "400", "401", "503"],
+        ("/chat/history", "get"): ["200", "400", "401", "403", "503"],
+        ("/chat/history", "post"): ["200", "400", "401", "403", "503"],
         ("/health", "get"): ["200", "503"],
         ("/health/live", "get"): ["200"],
         ("/health/ready", "get"): ["200", "503"],
-        ("/rooms", "get"): ["200", "503"],
+        ("/rooms", "get"): ["200", "401", "503"],
+        ("/rooms", "post"): ["201", "400", "401", "403", "409", "503"],
+        **{
+            (f"/moderation/{action}", "post"): ["200", "400", "401", "403", "404", "503"]
+            for action in ("kick", "ban", "unban", "mute", "close-room", "redact")
+        },
     }
 
 
@@ -91,7 +96,17 @@ def test_chat_history_security_is_what_this_server_requires(api, auth_required, 
         paths = schema(api)["paths"]
     assert paths["/chat/history"]["get"]["security"] == security
     assert paths["/chat/history"]["post"]["security"] == security
-    assert paths["/rooms"]["get"]["security"] == [{}]
+
+
+@pytest.mark.parametrize(
+    ("access", "security"),
+    [("public", [{"bearerAuth": []}, {}]), ("authenticated", [{"bearerAuth": []}])],
+)
+def test_room_list_security_follows_rooms_list_access(api, access, security) -> None:
+    with override_settings(ROOMS_LIST_ACCESS=access):
+        paths = schema(api)["paths"]
+    assert paths["/rooms"]["get"]["security"] == security
+    assert paths["/rooms"]["post"]["security"] == [{"bearerAuth": []}]
 
 
 def test_bearer_scheme_is_a_jwt(api) -> None:

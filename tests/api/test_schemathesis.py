@@ -1,7 +1,8 @@
 """Schemathesis against a real server (`manage.py serve` on the suite's Redis and SecantusDB):
 every operation of the live GET /api/schema/, with generated requests, answers without a 5xx and
 as its schema says (status code, content type, body, headers). Authenticated like a client: a
-Django user's token from /api/token/, on a server that requires one (WS_AUTH_REQUIRED=1); a
+Django superuser's token from /api/token/ (staff and a moderator: POST /rooms and the moderation
+actions answer it), on a server that requires one (WS_AUTH_REQUIRED=1); a
 player is in a room with chat, so /rooms and /chat/history answer with items, not only [].
 
 schemathesis' own pytest loader (`schemathesis.pytest.from_fixture`) does not run on pytest 9.2
@@ -46,6 +47,11 @@ OPERATIONS = {
     "GET /health/live",
     "GET /health/ready",
     "GET /rooms",
+    "POST /rooms",
+    *(
+        f"POST /moderation/{action}"
+        for action in ("kick", "ban", "unban", "mute", "close-room", "redact")
+    ),
 }
 NO_INPUT = {"GET /health", "GET /health/live", "GET /health/ready", "GET /rooms"}
 # Valid requests to every operation; invalid ones where there is an input to get wrong (without

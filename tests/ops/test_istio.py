@@ -71,6 +71,7 @@ def test_game_socket_routes_to_the_socket_port(path: str) -> None:
         "/health/ready",
         "/rooms",
         "/chat/history",
+        "/moderation/kick",
         "/api/token/",
         "/api/schema/",
         "/api/docs/",
@@ -227,9 +228,16 @@ def test_health_is_open_without_a_token(path: str) -> None:
     assert allowed(Request(path, port=3001))
 
 
-def test_room_list_and_token_endpoint_are_public() -> None:
-    assert allowed(Request("/rooms", port=3001))
+def test_the_token_endpoint_is_public() -> None:
     assert allowed(Request("/api/token/", method="POST", port=3001))
+
+
+@pytest.mark.parametrize("path", ["/rooms", "/moderation/kick", "/moderation/close-room"])
+def test_room_list_and_moderation_require_a_valid_jwt(path: str) -> None:
+    # ROOMS_LIST_ACCESS=authenticated in the ConfigMap; the moderation API checks the user too.
+    assert config_map()["ROOMS_LIST_ACCESS"] == "authenticated"
+    assert not allowed(Request(path, method="POST", port=3001))
+    assert allowed(Request(path, method="POST", jwt=True, port=3001))
 
 
 @pytest.mark.parametrize(
