@@ -79,6 +79,7 @@ class GameConsumer(AsyncWebsocketConsumer):
             client_id=identity.client_id if identity else str(uuid.uuid4()),
             authenticated=identity is not None,
             token_name=identity.name if identity else None,
+            token_expires_at=identity.expires_at if identity else None,
             outbox=self.outbox,
         )
         self.guard = Guard.from_settings()
@@ -179,6 +180,9 @@ class GameConsumer(AsyncWebsocketConsumer):
             session=self.session, token=msg.resume_token, last_seq=msg.last_seq
         )
 
+    async def on_refresh(self, msg: protocol.Refresh) -> None:
+        await services.token_refresh(session=self.session, token=msg.token)
+
     async def on_ping(self, msg: protocol.Ping) -> None:
         await self.outbox.put(protocol.pong(msg.t))
 
@@ -189,6 +193,7 @@ class GameConsumer(AsyncWebsocketConsumer):
         protocol.Leave: on_leave,
         protocol.Ping: on_ping,
         protocol.Resume: on_resume,
+        protocol.Refresh: on_refresh,
     }
 
     def log_context(self) -> dict[str, str | None]:

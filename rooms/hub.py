@@ -34,10 +34,12 @@ from rooms.tick import Tick
 from rooms.watch import Watch
 from signight import metrics
 from signight.errors import BACKING_SERVICE_ERRORS
+from signight.text import iso_unix
 
 logger = logging.getLogger(__name__)
 
 RECONCILE_INTERVAL = 5.0  # seconds between looks for ghosts (reconcile)
+TOKEN_WARNING_SECONDS = 60.0  # TokenExpiring this long before a socket's JWT expires
 HEAL_MAX_PLAYERS = 1_000_000  # players put back were admitted already: no room is full to them
 
 
@@ -173,6 +175,20 @@ class RoomHub:
         limit = settings.WS_IDLE_TIMEOUT
         for connection in [c for c in self._connections if now - c.last_seen > limit]:
             await connection.close_with(protocol.CloseCode.IDLE_TIMEOUT, "idle timeout")
+
+    async def close_expired(self, now: float) -> None:
+        """A socket whose JWT expired without a Refresh closes 4401; one whose JWT expires within
+        TOKEN_WARNING_SECONDS (Unix `now`) is told when, once per expiry (TokenExpiring)."""
+        for connection in list(self._connections):
+            session = connection.session
+            expires = session.token_expires_at
+            if expires is None:
+                continue
+            if now >= expires:
+                await connection.close_with(protocol.CloseCode.UNAUTHORIZED, "token expired")
+            elif expires - now <= TOKEN_WARNING_SECONDS and not session.token_warned:
+                session.token_warned = True
+                await session.send(protocol.token_expiring(iso_unix(expires)))
 
     async def drain(self, period: float, code: int, reason: str) -> None:
         """Hand every socket over within `period` seconds: each is closed at its own moment in
@@ -610,6 +626,7 @@ class RoomHub:
             try:
                 now = time.monotonic()
                 await self.close_idle(now)
+                await self.close_expired(time.time())
                 await self.nodes.maintain(now)
                 await self.expire_away()
                 await self.catch_up()

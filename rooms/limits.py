@@ -178,7 +178,7 @@ class Guard:
             return self._update(now)
         if kind is protocol.Chat:
             return self._refuse(self._chat, now, "chat rate limit reached")
-        if kind is protocol.Join or kind is protocol.Leave or kind is protocol.Resume:
+        if kind in _JOINS_BUCKET:
             verdict = self._refuse(self._joins, now, "too many Joins and Leaves")
             if verdict is ALLOW and kind is protocol.Join:
                 assert isinstance(message, protocol.Join)
@@ -199,3 +199,8 @@ class Guard:
         if bucket.take(now):
             return ALLOW
         return CLOSE if self._flood.flooding(now) else Verdict(Action.REFUSE, reason)
+
+
+# The messages that share the Joins bucket (WS_JOIN_RATE, WS_JOIN_BURST): each costs a script in
+# Redis, or (Refresh) a signature check.
+_JOINS_BUCKET = frozenset({protocol.Join, protocol.Leave, protocol.Resume, protocol.Refresh})

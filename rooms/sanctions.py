@@ -9,20 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from rooms.protocol import ErrorCode
 from signight.auth import client_id_for
 from signight.errors import DomainError
-from signight.text import iso_millis
+from signight.text import iso_unix
 
 # A kick voids resume tokens issued before it; a resume token lives a day (rooms.tokens).
 KICK_MEMORY_SECONDS = 24 * 3600
-
-
-def iso(unix: float) -> str:
-    """Unix seconds as the wire's ISO 8601 UTC."""
-    return iso_millis(datetime.fromtimestamp(unix, tz=UTC))
 
 
 class Muted(DomainError):
@@ -31,7 +25,7 @@ class Muted(DomainError):
     code = ErrorCode.MUTED
 
     def __init__(self, until: float) -> None:
-        self.until = iso(until)
+        self.until = iso_unix(until)
         super().__init__(f"an operator muted you in this room until {self.until}")
 
 

@@ -1,6 +1,6 @@
 """Room rules: connecting (one player, one socket), joining (capacity, closed rooms), resuming
-(back on any process after a drop), leaving or going away, and staging player state for the
-tick. Chat is rooms.chatting's.
+(back on any process after a drop), leaving or going away, closing a room, refreshing a socket's
+token, and staging player state for the tick. Chat is rooms.chatting's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from rooms.models import Room
 from rooms.sanctions import sanctions
 from rooms.session import Connection, PlayerSession
 from signight import metrics
+from signight.auth import InvalidToken, verify
 from signight.errors import BACKING_SERVICE_ERRORS, DomainError
+from signight.text import iso_unix
 
 logger = logging.getLogger(__name__)
 E = protocol.ErrorCode
@@ -330,6 +332,22 @@ async def room_leave_requested(*, session: PlayerSession) -> None:
     session.require_room("leaving")
     await session.chats.settle()
     await room_leave(session=session)
+
+
+async def token_refresh(*, session: PlayerSession, token: str) -> None:
+    """A Refresh: a new JWT of the same subject with a later expiry moves the socket's expiry on
+    (answered with Refreshed); anything else is refresh_failed and changes nothing."""
+    try:
+        identity = verify(token)
+    except InvalidToken as exc:
+        raise DomainError(f"the token is not valid: {exc}", code=E.REFRESH_FAILED) from None
+    if not session.authenticated or identity.client_id != session.client_id:
+        raise DomainError("the token is for another subject", code=E.REFRESH_FAILED)
+    current = session.token_expires_at or 0.0
+    if identity.expires_at is None or identity.expires_at <= current:
+        raise DomainError("the token expires no later than this socket's", code=E.REFRESH_FAILED)
+    session.token_expires_at, session.token_warned = identity.expires_at, False
+    await session.send(protocol.refreshed(iso_unix(identity.expires_at)))
 
 
 def player_update(*, session: PlayerSession, state: protocol.PlayerState) -> None:

@@ -58,6 +58,8 @@ class PlayerSession:
         "resume_sid",
         "room_id",
         "room_pk",
+        "token_expires_at",
+        "token_warned",
     )
 
     def __init__(
@@ -67,6 +69,7 @@ class PlayerSession:
         outbox: Outbox,
         authenticated: bool = False,
         token_name: str | None = None,
+        token_expires_at: float | None = None,
     ) -> None:
         self._client_id = client_id
         self._connection_id = uuid.uuid4().hex
@@ -79,6 +82,10 @@ class PlayerSession:
         self.room_id: str | None = None
         self.room_pk: object | None = None  # the Room's primary key, so chat skips a lookup
         self.resume_sid = ""  # the session its latest resume token names (rooms.tokens)
+        # When its JWT expires (Unix seconds; None: no token), moved on by a Refresh; warned:
+        # TokenExpiring was sent for this expiry.
+        self.token_expires_at = token_expires_at
+        self.token_warned = False
 
     @property
     def client_id(self) -> str:

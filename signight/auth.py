@@ -34,6 +34,7 @@ class Identity:
     name: str | None
     client_id: str
     is_authenticated: bool = True  # lets DRF treat an Identity as request.user
+    expires_at: float | None = None  # the token's `exp` (Unix seconds)
 
 
 @lru_cache(maxsize=1)
@@ -79,7 +80,10 @@ def verify(token: str) -> Identity:
     if not isinstance(subject, str) or not subject:
         raise InvalidToken("token has no subject")
     return Identity(
-        subject=subject, name=_display_name(claims.get("name")), client_id=client_id_for(subject)
+        subject=subject,
+        name=_display_name(claims.get("name")),
+        client_id=client_id_for(subject),
+        expires_at=float(claims["exp"]),
     )
 
 

@@ -46,3 +46,8 @@ def clean_name(value: str) -> str:
 def iso_millis(moment: datetime) -> str:
     """UTC, ISO 8601 with milliseconds and a Z (MongoDB keeps milliseconds)."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso_unix(seconds: float) -> str:
+    """Unix seconds as the wire's times are written (iso_millis)."""
+    return iso_millis(datetime.fromtimestamp(seconds, tz=UTC))

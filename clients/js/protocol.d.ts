@@ -8,7 +8,7 @@ export type ProtocolMessage = ClientMessage | ServerMessage;
 /**
  * A message a client sends.
  */
-export type ClientMessage = Join | Update | Chat | Leave | Ping | Resume;
+export type ClientMessage = Join | Update | Chat | Leave | Ping | Resume | Refresh;
 /**
  * A frame the server sends.
  */
@@ -22,7 +22,9 @@ export type ServerMessage =
   | Pong
   | ErrorFrame
   | RoomClosed
-  | ChatRedacted;
+  | ChatRedacted
+  | TokenExpiring
+  | Refreshed;
 export type ErrorCode =
   | "chat_unavailable"
   | "invalid_json"
@@ -30,6 +32,7 @@ export type ErrorCode =
   | "muted"
   | "not_in_room"
   | "rate_limited"
+  | "refresh_failed"
   | "resume_failed"
   | "room_closed"
   | "room_full"
@@ -108,6 +111,15 @@ export interface Resume {
   type: "Resume";
   resume_token: string;
   last_seq: number;
+  id?: string | null;
+}
+/**
+ * A new JWT for this socket before its own expires (TokenExpiring warns): same subject, a
+ *     later expiry; answered with Refreshed, or Error refresh_failed.
+ */
+export interface Refresh {
+  type: "Refresh";
+  token: string;
   id?: string | null;
 }
 /**
@@ -259,4 +271,19 @@ export interface ChatRedacted {
   id: string;
   room_id: string;
   seq: number;
+}
+/**
+ * The socket's JWT expires at `at` (ISO 8601 UTC; sent 60 s before): send a Refresh with a
+ *     new token of the same subject, or the socket closes 4401 then.
+ */
+export interface TokenExpiring {
+  type: "TokenExpiring";
+  at: string;
+}
+/**
+ * The answer to a Refresh: the socket's JWT now expires at `at` (ISO 8601 UTC).
+ */
+export interface Refreshed {
+  type: "Refreshed";
+  at: string;
 }

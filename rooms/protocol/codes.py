@@ -23,6 +23,7 @@ class ErrorCode(enum.StrEnum):
     RESUME_FAILED = "resume_failed"
     ROOM_NOT_FOUND = "room_not_found"
     MUTED = "muted"
+    REFRESH_FAILED = "refresh_failed"
 
 
 ERROR_MEANINGS: dict[ErrorCode, str] = {
@@ -41,6 +42,10 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ),
     ErrorCode.ROOM_NOT_FOUND: (
         "no such room, and this server creates none on Join (ROOM_AUTO_CREATE off)"
+    ),
+    ErrorCode.REFRESH_FAILED: (
+        "the Refresh token is invalid, expired, for another subject, or expires no later than "
+        "the socket's own; the socket keeps its token (and closes 4401 when that expires)"
     ),
     ErrorCode.MUTED: (
         "an operator muted this player in this room; `until` (ISO 8601 UTC) is when it ends"
@@ -85,7 +90,10 @@ CLOSE_CODES: dict[CloseCode, tuple[str, CloseAction]] = {
     CloseCode.MESSAGE_TOO_BIG: ("a frame larger than max_message_bytes", A.FIX),
     CloseCode.INTERNAL_ERROR: ("a server bug", A.BACKOFF),
     CloseCode.TRY_AGAIN_LATER: ("a backing service is unreachable for too long", A.BACKOFF),
-    CloseCode.UNAUTHORIZED: ("the token is missing, invalid or expired", A.REFRESH_TOKEN),
+    CloseCode.UNAUTHORIZED: (
+        "the token is missing, invalid or expired (also: it expired on an open socket)",
+        A.REFRESH_TOKEN,
+    ),
     CloseCode.REMOVED: ("removed by an operator (kicked or banned)", A.STOP),
     CloseCode.IDLE_TIMEOUT: ("no message for idle_timeout seconds", A.STOP),
     CloseCode.TOO_MANY_CONNECTIONS: ("too many sockets from one address", A.BACKOFF),

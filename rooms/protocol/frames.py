@@ -255,6 +255,17 @@ def error(code: str, message: str, ref: str | None = None, until: str | None = N
     return encode(frame)
 
 
+def token_expiring(at: str) -> str:
+    """The socket's JWT expires at `at` (ISO 8601 UTC): send a Refresh before then, or the
+    socket closes 4401."""
+    return encode({"type": "TokenExpiring", "at": at})
+
+
+def refreshed(at: str) -> str:
+    """A Refresh was accepted: the socket's JWT now expires at `at` (ISO 8601 UTC)."""
+    return encode({"type": "Refreshed", "at": at})
+
+
 def room_closed(room_id: str, reason: str) -> str:
     """An operator closed the room: the player is out of it; its socket stays open."""
     return encode({"type": "RoomClosed", "room_id": room_id, "reason": reason})
@@ -383,6 +394,19 @@ class ErrorFrame(_Frame, tag="Error"):
     until: str | msgspec.UnsetType = msgspec.UNSET
 
 
+class TokenExpiring(_Frame, tag="TokenExpiring"):
+    """The socket's JWT expires at `at` (ISO 8601 UTC; sent 60 s before): send a Refresh with a
+    new token of the same subject, or the socket closes 4401 then."""
+
+    at: str
+
+
+class Refreshed(_Frame, tag="Refreshed"):
+    """The answer to a Refresh: the socket's JWT now expires at `at` (ISO 8601 UTC)."""
+
+    at: str
+
+
 class RoomClosed(_Frame, tag="RoomClosed"):
     """An operator closed the room: the player is no longer in it (no PlayerLeft follows for
     itself); the socket stays open, so it may Join another room."""
@@ -411,4 +435,6 @@ ServerMessage = (
     | ErrorFrame
     | RoomClosed
     | ChatRedacted
+    | TokenExpiring
+    | Refreshed
 )

@@ -1,5 +1,5 @@
-"""The client's messages (Join, Update, Chat, Leave, Ping): their msgspec schemas and `parse`,
-which validates one frame and names what is wrong in the client's terms.
+"""The client's messages (Join, Update, Chat, Leave, Ping, Resume, Refresh): their msgspec schemas
+and `parse`, which validates one frame and names what is wrong in the client's terms.
 
 msgspec validates at C speed on the Update hot path; the slow paths (duplicate keys, nesting,
 telling bad JSON from a bad shape) run only when a frame needs them.
@@ -24,6 +24,7 @@ COORD_LIMIT = 1e6
 CHAT_MAX_CHARS = 500
 REF_MAX_CHARS = 64
 RESUME_TOKEN_MAX_CHARS = 1024
+TOKEN_MAX_CHARS = 8192  # a JWT (RS256 with many claims stays well under it)
 
 # What a pattern means, as an error message says it (clients never see a regular expression).
 PATTERN_WORDS = {
@@ -123,14 +124,21 @@ class Resume(_Message, tag="Resume"):
     last_seq: Annotated[int, msgspec.Meta(ge=0)]
 
 
+class Refresh(_Message, tag="Refresh"):
+    """A new JWT for this socket before its own expires (TokenExpiring warns): same subject, a
+    later expiry; answered with Refreshed, or Error refresh_failed."""
+
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=TOKEN_MAX_CHARS)]
+
+
 class Ping(_Message, tag="Ping"):
     """Keepalive (every 15 s is enough); answered with Pong."""
 
     t: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET  # any JSON value, echoed in the Pong
 
 
-Message = Join | Update | Chat | Leave | Ping | Resume
-MESSAGE_TYPES = frozenset({"Join", "Update", "Chat", "Leave", "Ping", "Resume"})
+Message = Join | Update | Chat | Leave | Ping | Resume | Refresh
+MESSAGE_TYPES = frozenset({"Join", "Update", "Chat", "Leave", "Ping", "Resume", "Refresh"})
 _decoder = msgspec.json.Decoder(Message)
 
 
