@@ -95,7 +95,7 @@ class ModerationActionAdmin(admin.ModelAdmin):
                     )
             return HttpResponseRedirect(reverse("admin:moderation_live"))
         try:
-            rooms, unavailable = live_rooms(), False
+            rooms, unavailable = live_rooms(services.connection_ages()), False
         except BACKING_SERVICE_ERRORS:
             rooms, unavailable = [], True
         context = {

@@ -13,7 +13,7 @@ class ModerationAction(models.Model):
         BAN = "ban"
         UNBAN = "unban"
         MUTE = "mute"
-        CLOSE_ROOM = "close_room", "close room"
+        CLOSE_ROOM = "close_room", "Close room"
         REDACT = "redact"
 
     actor = models.ForeignKey(

@@ -27,6 +27,15 @@ class LivePlayer:
     client_id: str
     name: str
     process: str  # the node id holding its socket, or "away" (resumable, no socket)
+    connected_for: float | None = None  # seconds its socket has been open (None: not known)
+
+    @property
+    def connection_age(self) -> str:
+        if self.connected_for is None:
+            return "—"
+        minutes, seconds = divmod(int(self.connected_for), 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
 
 
 @dataclass(frozen=True)
@@ -37,11 +46,17 @@ class LiveRoom:
     chat: list[dict[str, Any]]  # its recent chat (Redis), newest last
 
 
-def live_rooms() -> list[LiveRoom]:
+def live_rooms(ages: dict[tuple[str, str], float]) -> list[LiveRoom]:
+    """The rooms with players now (Redis); `ages`: each socket's age, as its process told."""
     rooms = []
     for room_id, count in presence.room_counts():
         players = [
-            LivePlayer(client_id=client_id, name=name, process=node or "away")
+            LivePlayer(
+                client_id=client_id,
+                name=name,
+                process=node or "away",
+                connected_for=ages.get((room_id, client_id)) if node else None,
+            )
             for client_id, name, node in presence.room_players(room_id)
         ]
         rooms.append(

@@ -47,7 +47,7 @@ def _carry(build: Callable[[], Awaitable[dict[str, Any]]]) -> int:
     """Send the action built by `build` to every process; how many sockets it reached."""
 
     async def run() -> int:
-        return await live.act(await build())
+        return (await live.act(await build())).reached
 
     return async_to_sync(run)()
 
@@ -175,3 +175,18 @@ def redact(*, actor: Any, message_id: str, reason: str) -> Outcome:
     return _record(
         actor, Kind.REDACT, build, message_id=message_id, room_id=room_id or "", reason=reason
     )
+
+
+def connection_ages() -> dict[tuple[str, str], float]:
+    """(room_id, client_id) -> seconds its socket has been open, as every live process answers
+    (the live rooms page); empty if Redis cannot carry the question."""
+
+    async def run() -> live.Answers:
+        return await live.act(live.census())
+
+    try:
+        answers = async_to_sync(run)()
+    except BACKING_SERVICE_ERRORS as exc:
+        logger.warning("live rooms: no census of the processes: %s", exc)
+        return {}
+    return {(room_id, client_id): age for room_id, client_id, age in answers.players}

@@ -113,14 +113,14 @@ async def replace(channel: str, *, client_id: str, connection_id: str) -> None:
 
 async def moderate(channel: str, *, action: dict[str, Any], reply: str) -> None:
     """An operator's action (rooms.moderation) to the node owning `channel`; it answers on
-    `reply` how many of its sockets the action reached."""
+    `reply` (how many of its sockets the action reached, and what the action asked for)."""
     async with _gate():
         await _layer().send(channel, {"type": MODERATE, "action": action, "reply": reply})
 
 
-async def moderated(reply: str, *, node_id: str, reached: int) -> None:
+async def moderated(reply: str, *, node_id: str, answer: dict[str, Any]) -> None:
     async with _gate():
-        await _layer().send(reply, {"type": MODERATED, "node": node_id, "reached": reached})
+        await _layer().send(reply, {**answer, "type": MODERATED, "node": node_id})
 
 
 async def reply_channel() -> str:

@@ -143,9 +143,9 @@ class RoomHub:
         self._stopping = False
         self.watch = Watch()
         self._background: set[asyncio.Task[None]] = set()
-        # An operator's action on this process's sockets (rooms.moderation sets it): returns how
-        # many sockets it reached.
-        self.moderate: Callable[[dict[str, Any]], Awaitable[int]] | None = None
+        # An operator's action on this process's sockets (rooms.moderation sets it): returns its
+        # answer ({"reached": how many sockets, ...}).
+        self.moderate: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 
     # --- connections ---------------------------------------------------------------------------
 
@@ -494,14 +494,14 @@ class RoomHub:
             task.add_done_callback(self._background.discard)
 
     async def _on_moderate(self, action: dict[str, Any], reply: str) -> None:
-        reached = 0
+        answer: dict[str, Any] = {"reached": 0}
         try:
             if self.moderate is not None:
-                reached = await self.moderate(action)
+                answer = await self.moderate(action)
         except Exception:
             logger.exception("an operator's action %s failed here", action.get("action"))
         try:
-            await broadcast.moderated(reply, node_id=self.node_id, reached=reached)
+            await broadcast.moderated(reply, node_id=self.node_id, answer=answer)
         except BACKING_SERVICE_ERRORS as exc:
             logger.warning("could not answer an operator's action: %s", exc)
 

@@ -16,6 +16,7 @@ import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -37,15 +38,29 @@ REMOVED_REASON = "removed by an operator"
 # --- sending ----------------------------------------------------------------------------------
 
 
-async def act(action: dict[str, Any]) -> int:
-    """Apply `action` on every live process (this one included); how many sockets it reached."""
+@dataclass
+class Answers:
+    """What the processes answered: how many sockets the action reached, and (a census) their
+    players: (room_id, client_id, seconds connected)."""
+
+    reached: int = 0
+    players: list[tuple[str, str, float]] = field(default_factory=list)
+
+    def add(self, answer: dict[str, Any]) -> None:
+        self.reached += int(answer.get("reached", 0))
+        self.players.extend((str(r), str(c), float(age)) for r, c, age in answer.get("players", []))
+
+
+async def act(action: dict[str, Any]) -> Answers:
+    """Apply `action` on every live process (this one included) and gather their answers."""
     channels = await presence.node_channels()
     dead = await presence.nodes_dead()
     live = [channel for node, channel in channels.items() if node not in dead]
-    applied_here = hub.nodes.channel in live
-    reached = 0 if applied_here else await apply(action)  # this process has no hub running
+    answers = Answers()
+    if hub.nodes.channel not in live:  # this process has no hub running: apply it here too
+        answers.add(await apply(action))
     if not live:
-        return reached
+        return answers
     reply = await broadcast.reply_channel()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ACT_TIMEOUT
@@ -61,10 +76,10 @@ async def act(action: dict[str, Any]) -> int:
             except TimeoutError:
                 logger.warning("an operator's %s: not every process answered", action["action"])
                 break
-            reached += int(answer.get("reached", 0))
+            answers.add(answer)
     finally:
         await broadcast.forget(reply)
-    return reached
+    return answers
 
 
 def kick(client_id: str, *, at: float) -> dict[str, Any]:
@@ -89,6 +104,12 @@ def close_room(room_id: str, reason: str) -> dict[str, Any]:
     return {"action": "close_room", "room_id": room_id, "reason": reason}
 
 
+def census() -> dict[str, Any]:
+    """Not an action: each process lists its players and how long their sockets have been open
+    (the admin's live rooms page)."""
+    return {"action": "census"}
+
+
 async def redact(room_id: str, message_id: str) -> dict[str, Any]:
     """Out of the room's recent history and event log in Redis first (a Welcome or Resume from
     now on does not show it), then the action that tells the room."""
@@ -99,10 +120,19 @@ async def redact(room_id: str, message_id: str) -> dict[str, Any]:
 # --- applying, on each process ----------------------------------------------------------------
 
 
-async def apply(action: dict[str, Any]) -> int:
-    """What this process does with an operator's action; how many of its sockets it reached."""
+async def apply(action: dict[str, Any]) -> dict[str, Any]:
+    """What this process does with an operator's action; its answer: how many of its sockets it
+    reached (a census: its players instead)."""
+    if action["action"] == "census":
+        now = time.time()
+        players = [
+            (room_id, m.session.client_id, round(now - m.session.connected_at, 1))
+            for room_id in list(hub.rooms)
+            for m in hub.members(room_id)
+        ]
+        return {"reached": 0, "players": players}
     _remember(action)
-    return await _APPLY[action["action"]](action)
+    return {"reached": await _APPLY[action["action"]](action)}
 
 
 async def _remove(action: dict[str, Any]) -> int:

@@ -9,6 +9,7 @@ held-events gate of a joiner belongs to the hub (rooms.hub.Member).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -53,6 +54,7 @@ class PlayerSession:
         "_token_name",
         "chats",
         "color",
+        "connected_at",
         "name",
         "outbox",
         "resume_sid",
@@ -76,6 +78,7 @@ class PlayerSession:
         self._authenticated = authenticated
         self._token_name = token_name
         self.outbox = outbox
+        self.connected_at = time.time()  # Unix seconds (the live rooms page: connection age)
         self.chats = Chain()
         self.name: str | None = None  # the name it plays under: the token's, else its Join's
         self.color = "#FFFFFF"  # its latest colour (an Update without one keeps it)

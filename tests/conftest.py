@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -57,3 +58,26 @@ async def live_players() -> AsyncIterator[LivePlayers]:
     opened = LivePlayers()
     yield opened
     await opened.close_all()
+
+
+@pytest.fixture
+def moderators_group() -> Any:
+    """The "Moderators" group as moderation's migration 0002 makes it (a flushed test database
+    keeps Django's permissions, which post_migrate makes again, but not the migration's rows)."""
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from moderation.models import ModerationAction
+
+    content_type = ContentType.objects.get_for_model(ModerationAction)
+    group, _ = Group.objects.get_or_create(name="Moderators")
+    group.permissions.add(
+        *Permission.objects.filter(content_type=content_type).exclude(
+            codename__in=[
+                "add_moderationaction",
+                "change_moderationaction",
+                "delete_moderationaction",
+            ]
+        )
+    )
+    return group

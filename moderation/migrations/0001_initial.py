@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', django_mongodb_backend.fields.ObjectIdAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('actor_name', models.CharField(max_length=150)),
-                ('action', models.CharField(choices=[('kick', 'Kick'), ('ban', 'Ban'), ('unban', 'Unban'), ('mute', 'Mute'), ('close_room', 'close room'), ('redact', 'Redact')], max_length=16)),
+                ('action', models.CharField(choices=[('kick', 'Kick'), ('ban', 'Ban'), ('unban', 'Unban'), ('mute', 'Mute'), ('close_room', 'Close room'), ('redact', 'Redact')], max_length=16)),
                 ('room_id', models.CharField(blank=True, default='', max_length=64)),
                 ('client_id', models.CharField(blank=True, default='', max_length=64)),
                 ('subject', models.CharField(blank=True, default='', max_length=255)),

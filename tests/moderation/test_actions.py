@@ -4,6 +4,8 @@ target plays on process two; each action reaches it within 2 s and leaves one au
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -12,7 +14,7 @@ import pytest
 import websockets
 
 from tests.clients import STATE
-from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
+from tests.e2e.servers import ROOT, ServerProcess, migrate, server_env, unique_db
 from tests.moderation.live import Api, audit, create_user, token
 
 pytestmark = pytest.mark.e2e
@@ -231,3 +233,20 @@ async def test_the_api_wants_a_moderators_token(env, servers, room_id) -> None:
     assert player.post("/moderation/kick", body)[0] == HTTPStatus.FORBIDDEN
     stranger = Api(one, token("not-a-user", "x"))
     assert stranger.post("/moderation/close-room", {"room_id": room_id})[0] == HTTPStatus.FORBIDDEN
+
+
+def test_the_migrations_made_the_moderators_group(env) -> None:
+    code = (
+        "from django.contrib.auth.models import Group\n"
+        "g = Group.objects.get(name='Moderators')\n"
+        "print(sorted(g.permissions.values_list('codename', flat=True)))"
+    )
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", code],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "['moderate', 'view_moderationaction']"
