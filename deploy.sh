@@ -2,11 +2,13 @@
 # Build the server image, apply k8s/ with that image and the real secrets, run the migration Job,
 # then roll the server out (docs/operations.md, "Kubernetes").
 #
-#   SECRETS_ENV=~/signight-secrets.env REGISTRY=registry.example.com ./deploy.sh
+#   SECRETS_ENV=~/signight-secrets.env JWT_AUDIENCE=my-game REGISTRY=registry.example.com ./deploy.sh
 #
 # SECRETS_ENV          required: a KEY=VALUE file with DJANGO_SECRET_KEY (32+ characters),
 #                      MONGODB_URL, and JWT_SECRET (HS256) or a one-line JWT_PUBLIC_KEY (RS256).
 #                      It replaces k8s/secret.yaml, whose placeholders never reach a cluster.
+# JWT_AUDIENCE         required: the `aud` of your issuer's tokens for this game; set in the
+#                      ConfigMap and the mesh's RequestAuthentication (k8s/ holds a placeholder).
 # JWT_PUBLIC_KEY_FILE  optional: a PEM file for JWT_PUBLIC_KEY (use it for multi-line keys).
 # TAG                  image tag; default: the current git commit.
 # REGISTRY             push the image to REGISTRY/signight/websocket-server:TAG. Without it the
@@ -45,6 +47,10 @@ fi
 if grep -q 'REPLACE-ME' "$SECRETS_ENV"; then
   die "$SECRETS_ENV still holds a REPLACE-ME placeholder"
 fi
+[[ -n "${JWT_AUDIENCE:-}" ]] ||
+  die "JWT_AUDIENCE is not set: name the audience (aud) of your issuer's tokens for this game (k8s/ holds a REPLACE-ME placeholder)"
+[[ "$JWT_AUDIENCE" =~ ^[A-Za-z0-9._:/-]+$ ]] && [[ "$JWT_AUDIENCE" != *REPLACE-ME* ]] ||
+  die "JWT_AUDIENCE=$JWT_AUDIENCE is not an audience (letters, digits and . _ : / - only, no placeholder)"
 if [[ -n "${JWT_PUBLIC_KEY_FILE:-}" ]]; then
   [[ -r "$JWT_PUBLIC_KEY_FILE" ]] || die "JWT_PUBLIC_KEY_FILE=$JWT_PUBLIC_KEY_FILE is not a readable file"
   if grep -q '^JWT_PUBLIC_KEY=' "$SECRETS_ENV"; then
@@ -111,6 +117,21 @@ secretGenerator:
     envs:
       - secrets.env
 $secret_files
+patches:
+  - target:
+      kind: ConfigMap
+      name: websocket-config
+    patch: |-
+      - op: replace
+        path: /data/JWT_AUDIENCE
+        value: "$JWT_AUDIENCE"
+  - target:
+      kind: RequestAuthentication
+      name: websocket-server-jwt
+    patch: |-
+      - op: replace
+        path: /spec/jwtRules/0/audiences
+        value: ["$JWT_AUDIENCE"]
 EOF
 
 # --- Apply: everything but the server, migrate, then the server -----------------------------

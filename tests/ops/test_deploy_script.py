@@ -60,10 +60,19 @@ def fake_bin(tmp_path: Path, *, cluster_rc: int = 0, docker: bool = True) -> Pat
     return bin_dir
 
 
+AUDIENCE = "signight-game"
+
+
 def deploy(path: str, tmp_path: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    """deploy.sh with JWT_AUDIENCE set unless `environ` says otherwise (None: unset)."""
+    environ = {"JWT_AUDIENCE": AUDIENCE, **environ}
     return subprocess.run(
         [BASH, str(SCRIPT)],
-        env={"PATH": path, "HOME": str(tmp_path), **environ},
+        env={
+            "PATH": path,
+            "HOME": str(tmp_path),
+            **{k: v for k, v in environ.items() if v is not None},
+        },
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -150,6 +159,45 @@ def test_refuses_to_deploy_the_placeholder_secrets(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "sets neither JWT_SECRET (HS256) nor JWT_PUBLIC_KEY (RS256)" in run.stderr
     assert calls(tmp_path) == []  # refused before touching the cluster or building
+
+
+@pytest.mark.parametrize(
+    ("audience", "said"),
+    [
+        (None, "JWT_AUDIENCE is not set"),
+        ("REPLACE-ME-jwt-audience", "no placeholder"),
+        ("a b", "is not an audience"),
+    ],
+)
+def test_refuses_to_deploy_without_a_real_audience(tmp_path: Path, audience, said) -> None:
+    path = f"{fake_bin(tmp_path)}:{system_path()}"
+    run = deploy(path, tmp_path, SECRETS_ENV=secrets_file(tmp_path), JWT_AUDIENCE=audience)
+    assert run.returncode == 1
+    assert said in run.stderr
+    assert calls(tmp_path) == []
+
+
+def test_the_base_carries_the_audience_placeholder_in_both_places() -> None:
+    config = yaml.safe_load((ROOT / "k8s" / "configmap.yaml").read_text())
+    (rule,) = yaml.safe_load((ROOT / "k8s" / "istio-requestauthentication.yaml").read_text())[
+        "spec"
+    ]["jwtRules"]
+    assert config["data"]["JWT_AUDIENCE"] == "REPLACE-ME-jwt-audience"
+    assert rule["audiences"] == ["REPLACE-ME-jwt-audience"]
+
+
+def test_deploy_overlay_sets_the_audience_in_the_config_and_the_mesh(tmp_path: Path) -> None:
+    path = f"{fake_bin(tmp_path)}:{system_path()}"
+    run = deploy(path, tmp_path, SECRETS_ENV=secrets_file(tmp_path), TAG="1.2.3")
+    assert run.returncode == 0, run.stderr
+    kustomization = yaml.safe_load((tmp_path / "overlay" / "kustomization.yaml").read_text())
+    patches = {p["target"]["kind"]: yaml.safe_load(p["patch"]) for p in kustomization["patches"]}
+    assert patches == {
+        "ConfigMap": [{"op": "replace", "path": "/data/JWT_AUDIENCE", "value": AUDIENCE}],
+        "RequestAuthentication": [
+            {"op": "replace", "path": "/spec/jwtRules/0/audiences", "value": [AUDIENCE]}
+        ],
+    }
 
 
 def test_unreachable_cluster_is_reported_before_building(tmp_path: Path) -> None:
