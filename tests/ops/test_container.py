@@ -136,7 +136,7 @@ def test_compose_runs_the_server_with_redis_and_mongo() -> None:
     assert {"websocket-server", "redis", "mongo"} <= services.keys()
     server = services["websocket-server"]
     assert server["build"] == "."
-    assert {"8080:8080", "3001:3001"} <= set(server["ports"])
+    assert {"127.0.0.1:8080:8080", "127.0.0.1:3001:3001"} <= set(server["ports"])
     for dependency in ("redis", "mongo"):
         assert server["depends_on"][dependency] == {"condition": "service_healthy"}
 
@@ -252,7 +252,7 @@ def test_compose_sentinel_server_waits_for_the_sentinels_and_the_migration() -> 
     }
     # Beside the default server, on ports of its own.
     assert set(server["ports"]).isdisjoint(services["websocket-server"]["ports"])
-    assert {"8081:8080", "3002:3001"} == set(server["ports"])
+    assert {"127.0.0.1:8081:8080", "127.0.0.1:3002:3001"} == set(server["ports"])
 
 
 def test_compose_sentinel_server_sets_only_variables_the_server_reads() -> None:
@@ -263,3 +263,22 @@ def test_compose_sentinel_server_sets_only_variables_the_server_reads() -> None:
     assert set(environment) <= known, sorted(set(environment) - known)
     default = compose()["services"]["websocket-server"]["environment"]
     assert environment["MONGODB_URL"] == default["MONGODB_URL"]
+
+
+def test_compose_publishes_the_debug_servers_on_localhost_only() -> None:
+    # DJANGO_DEBUG=1 servers (any origin, auth optional) must not be reachable from the network.
+    services = compose()["services"]
+    published = {
+        name: service.get("ports", [])
+        for name, service in services.items()
+        if service.get("ports")
+    }
+    assert published and all(
+        str(port).startswith("127.0.0.1:") for ports in published.values() for port in ports
+    ), published
+
+
+def test_compose_takes_the_jwt_secret_from_the_environment() -> None:
+    # No public development secret: compose refuses to start without JWT_SECRET (${VAR:?…}).
+    environment = compose()["x-server-environment"]
+    assert environment["JWT_SECRET"].startswith("${JWT_SECRET:?")
