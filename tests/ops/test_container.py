@@ -269,9 +269,7 @@ def test_compose_publishes_the_debug_servers_on_localhost_only() -> None:
     # DJANGO_DEBUG=1 servers (any origin, auth optional) must not be reachable from the network.
     services = compose()["services"]
     published = {
-        name: service.get("ports", [])
-        for name, service in services.items()
-        if service.get("ports")
+        name: service.get("ports", []) for name, service in services.items() if service.get("ports")
     }
     assert published and all(
         str(port).startswith("127.0.0.1:") for ports in published.values() for port in ports
