@@ -64,3 +64,4 @@ async def test_admission_does_not_wait_for_a_hanging_mongodb(
     player = await live_players.connect(hanging_db_server.ws_url)
     await player.send({"type": "Ping", "t": 1})
     assert await player.recv_first("Pong") == frames.pong(1)
+    mongodb.proc.send_signal(signal.SIGCONT)  # the server's shutdown need not wait for it
