@@ -2,11 +2,14 @@
 
 One process, one scrape: in Kubernetes every pod runs one server process (WEB_CONCURRENCY=1)
 and Prometheus scrapes each pod. With `serve --workers N`, a scrape reaches one worker only.
+Every sample carries the server's version (SIGNIGHT_VERSION) as a `version` label, and
+signight_build_info{version} is 1, so that a canary can be judged against the stable version
+(issue 16) wherever it is scraped from, relabelling or not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -14,8 +17,10 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -77,6 +82,13 @@ DEPENDENCY_UP = Gauge(
     "signight_dependency_up", "1 if the backing service answers", ["service"], registry=registry
 )
 
+BUILD = Info(
+    "signight_build",
+    "This server's build (the `version` label is on every sample)",
+    registry=registry,
+)
+BUILD.info({})
+
 OUT_STATE_UPDATE = FRAMES_OUT.labels("StateUpdate")
 
 
@@ -90,7 +102,22 @@ def on_scrape(collector: Collector) -> None:
     _collectors.append(collector)
 
 
-def render(dependencies: Mapping[str, bool]) -> bytes:
+class Versioned:
+    """The registry's metrics, each sample with a `version` label added."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+
+    def collect(self) -> Iterator[Metric]:
+        for family in registry.collect():
+            family.samples = [
+                sample._replace(labels={**sample.labels, "version": self.version})
+                for sample in family.samples
+            ]
+            yield family
+
+
+def render(dependencies: Mapping[str, bool], version: str) -> bytes:
     for collector in _collectors:
         collector(dependencies)
-    return generate_latest(registry)
+    return generate_latest(Versioned(version))  # anything with collect() is a registry to it

@@ -16,6 +16,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 # --- Core -----------------------------------------------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# The version this process reports (a `version` label on every metric): the Deployment sets it
+# from its pods' `version` label, so a canary's metrics can be told from stable's (issue 16).
+SIGNIGHT_VERSION = env.str("SIGNIGHT_VERSION", default=__version__)
 if DEBUG:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-dev-key-do-not-use-in-production")
 else:

@@ -199,4 +199,5 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     deps = health.dependencies()
     for name, up in deps.items():
         metrics.DEPENDENCY_UP.labels(name).set(1 if up else 0)
-    return HttpResponse(metrics.render(deps), content_type=metrics.CONTENT_TYPE)
+    body = metrics.render(deps, settings.SIGNIGHT_VERSION)
+    return HttpResponse(body, content_type=metrics.CONTENT_TYPE)

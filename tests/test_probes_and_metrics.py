@@ -8,8 +8,9 @@ import logging
 from http import HTTPStatus
 
 import pytest
+from django.test import override_settings
 
-from signight import lifecycle, logs
+from signight import __version__, lifecycle, logs
 
 
 def test_live_answers_without_touching_dependencies(api) -> None:
@@ -61,13 +62,23 @@ async def test_metrics_count_connections_messages_and_chat(async_client, room_id
     text = response.content.decode()
     assert response.status_code == HTTPStatus.OK
     assert response["Content-Type"].startswith("text/plain")
-    assert f"signight_connected_clients {before + 1}.0" in text
-    assert 'signight_messages_in_total{type="Join"}' in text
-    assert 'signight_errors_total{code="unknown_type"}' in text
+    v = f'version="{__version__}"'
+    assert f"signight_connected_clients{{{v}}} {before + 1}.0" in text
+    assert f'signight_messages_in_total{{type="Join",{v}}}' in text
+    assert f'signight_errors_total{{code="unknown_type",{v}}}' in text
     assert "signight_chat_messages_persisted_total" in text
-    assert 'signight_dependency_up{service="redis"} 1.0' in text
-    assert 'signight_dependency_up{service="mongodb"} 1.0' in text
+    assert f'signight_dependency_up{{service="redis",{v}}} 1.0' in text
+    assert f'signight_dependency_up{{service="mongodb",{v}}} 1.0' in text
     assert "signight_active_rooms" in text and "signight_tick_duration_seconds_bucket" in text
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_every_metric_carries_the_version_and_build_info_names_it(async_client) -> None:
+    with override_settings(SIGNIGHT_VERSION="2.0.0-canary"):
+        text = (await async_client.get("/metrics")).content.decode()
+    samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert samples and all('version="2.0.0-canary"' in line for line in samples)
+    assert 'signight_build_info{version="2.0.0-canary"} 1.0' in samples
 
 
 def _record(message: str, **extra: object) -> logging.LogRecord:
