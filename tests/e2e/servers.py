@@ -90,6 +90,12 @@ class ServerProcess:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
 
+    def get_text(self, path: str) -> tuple[int, str]:
+        """A GET whose answer is not JSON (/metrics)."""
+        url = f"http://127.0.0.1:{self.http_port}{path}"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+
     def player_count(self, room_id: str) -> int:
         """The room's player count as GET /rooms on this server answers it (0: not listed)."""
         status, rooms = self.get("/rooms")
