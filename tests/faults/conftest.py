@@ -1,16 +1,17 @@
-"""Fixtures of the fault suite: its one migrated database, a private redis-server per test, and
-the test's servers (tests.faults.cluster). Every test here carries the `faults` marker, which
-`make check` deselects."""
+"""Fixtures of the fault suite: its one migrated database, a private redis-server (or SecantusDB)
+per test, and the test's servers (tests.faults.cluster). Every test here carries the `faults`
+marker, which `make check` deselects."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from devtools.services import Service, start_redis
+from devtools.services import Service, start_redis, start_secantus
 from tests.faults.cluster import Cluster, migrated_database
 
 HERE = Path(__file__).resolve().parent
@@ -50,3 +51,12 @@ def live(redis_server: Service) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_server.url, socket_timeout=5)
     yield client
     client.close()
+
+
+@pytest.fixture
+def mongodb() -> Iterator[Service]:
+    """A SecantusDB of this test alone (to pause: SIGSTOP), resumed and stopped after it."""
+    service = start_secantus()
+    yield service
+    service.proc.send_signal(signal.SIGCONT)  # a test that failed while it was paused
+    service.stop()

@@ -6,12 +6,11 @@ LOAD_TIMEOUT: the player is let in on what the process knows."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from http import HTTPStatus
 
 import pytest
 
-from devtools.services import Service, start_secantus
+from devtools.services import Service
 from tests import frames
 from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
 from tests.moderation.live import SECRET, Api, audit, create_user, token
@@ -35,14 +34,6 @@ async def test_an_action_while_redis_is_down_is_audited_as_not_carried(
     assert body["code"] == "unavailable"
     (row,) = [r for r in audit(env) if r["client_id"] == player.client_id]
     assert (row["action"], row["reached"], row["parameters"]) == ("kick", 0, {"live": "failed"})
-
-
-@pytest.fixture
-def mongodb() -> Iterator[Service]:
-    service = start_secantus()
-    yield service
-    service.proc.send_signal(signal.SIGCONT)  # a test that failed while it was paused
-    service.stop()
 
 
 @pytest.fixture

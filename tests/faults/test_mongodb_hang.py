@@ -10,21 +10,13 @@ from collections.abc import Iterator
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from devtools.services import Service, start_secantus
+from devtools.services import Service
 from tests import frames
 from tests.e2e.servers import ServerProcess, migrate, server_env, unique_db
 
 pytestmark = pytest.mark.e2e
 
 TIMEOUT_MS = 1000
-
-
-@pytest.fixture
-def mongodb() -> Iterator[Service]:
-    service = start_secantus()
-    yield service
-    service.proc.send_signal(signal.SIGCONT)  # a test that failed while it was paused
-    service.stop()
 
 
 @pytest.fixture

@@ -26,14 +26,8 @@ def token(subject: str, name: str = "Player", lifetime: int = 300) -> str:
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
-def create_user(env: dict[str, str], username: str, *, moderator: bool) -> str:
-    """A user (in the Moderators group if `moderator`); returns its pk, its tokens' subject."""
-    code = (
-        "from django.contrib.auth.models import Group, User\n"
-        f"u = User.objects.create_user({username!r}, password={PASSWORD!r}, is_staff=True)\n"
-        f"if {moderator!r}: u.groups.add(Group.objects.get(name='Moderators'))\n"
-        "print(u.pk)\n"
-    )
+def shell(env: dict[str, str], code: str) -> str:
+    """The last line `manage.py shell -c code` prints, run against `env`'s database."""
     out = subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "shell", "-c", code],
         env=env,
@@ -45,24 +39,30 @@ def create_user(env: dict[str, str], username: str, *, moderator: bool) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
+def create_user(env: dict[str, str], username: str, *, moderator: bool) -> str:
+    """A user (in the Moderators group if `moderator`); returns its pk, its tokens' subject."""
+    return shell(
+        env,
+        "from django.contrib.auth.models import Group, User\n"
+        f"u = User.objects.create_user({username!r}, password={PASSWORD!r}, is_staff=True)\n"
+        f"if {moderator!r}: u.groups.add(Group.objects.get(name='Moderators'))\n"
+        "print(u.pk)\n",
+    )
+
+
 def audit(env: dict[str, str]) -> list[dict[str, Any]]:
     """Every ModerationAction row, newest first, as the database has it."""
-    code = (
-        "import json\n"
-        "from moderation.models import ModerationAction as M\n"
-        "print(json.dumps([dict(id=str(r.pk), action=r.action, actor=r.actor_name, "
-        "room_id=r.room_id, client_id=r.client_id, subject=r.subject, message_id=r.message_id, "
-        "reason=r.reason, parameters=r.parameters, reached=r.reached) for r in M.objects.all()]))"
+    return json.loads(
+        shell(
+            env,
+            "import json\n"
+            "from moderation.models import ModerationAction as M\n"
+            "print(json.dumps([dict(id=str(r.pk), action=r.action, actor=r.actor_name, "
+            "room_id=r.room_id, client_id=r.client_id, subject=r.subject, "
+            "message_id=r.message_id, reason=r.reason, parameters=r.parameters, "
+            "reached=r.reached) for r in M.objects.all()]))",
+        )
     )
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", code],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @dataclass

@@ -4,9 +4,6 @@ target plays on process two; each action reaches it within 2 s and leaves one au
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
@@ -14,27 +11,9 @@ import pytest
 import websockets
 
 from tests.clients import STATE
-from tests.e2e.servers import ROOT, ServerProcess, migrate, server_env, unique_db
-from tests.moderation.live import Api, audit, create_user, token
+from tests.moderation.live import Api, audit, create_user, shell, token
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def env() -> dict[str, str]:
-    from tests.moderation.live import SECRET
-
-    env = server_env(MONGODB_DB_NAME=unique_db(), JWT_SECRET=SECRET)
-    migrate(env)
-    return env
-
-
-@pytest.fixture(scope="module")
-def servers(env) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    one, two = ServerProcess(env).start(), ServerProcess(env).start()
-    yield one, two
-    one.stop()
-    two.stop()
 
 
 @pytest.fixture(scope="module")
@@ -241,12 +220,4 @@ def test_the_migrations_made_the_moderators_group(env) -> None:
         "g = Group.objects.get(name='Moderators')\n"
         "print(sorted(g.permissions.values_list('codename', flat=True)))"
     )
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", code],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.stdout.strip().splitlines()[-1] == "['moderate', 'view_moderationaction']"
+    assert shell(env, code) == "['moderate', 'view_moderationaction']"

@@ -6,14 +6,14 @@ go to .artifacts/moderation/ (docs/moderation-live.png is one of them, committed
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page
 
-from tests.e2e.servers import ROOT, ServerProcess, migrate, server_env, unique_db
-from tests.moderation.live import PASSWORD, SECRET, audit, create_user
+from tests.e2e.servers import ROOT, ServerProcess
+from tests.moderation.live import PASSWORD, audit, create_user
 from tests.moderation.test_actions import closed_with
 from tests.play.browser import chromium
 
@@ -22,21 +22,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 ARTIFACTS = ROOT / ".artifacts" / "moderation"
 
 
-@pytest.fixture(scope="module")
-def env() -> dict[str, str]:
-    env = server_env(MONGODB_DB_NAME=unique_db(), JWT_SECRET=SECRET)
-    migrate(env)
+@pytest.fixture(scope="module", autouse=True)
+def users(env) -> None:
     create_user(env, "moderator", moderator=True)
     create_user(env, "staff", moderator=False)
-    return env
-
-
-@pytest.fixture(scope="module")
-def servers(env) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    one, two = ServerProcess(env).start(), ServerProcess(env).start()
-    yield one, two
-    one.stop()
-    two.stop()
 
 
 @pytest.fixture(scope="module")
