@@ -29,6 +29,7 @@ export const CLOSE_ACTIONS = Object.freeze({
   1011: 'backoff',
   1013: 'backoff',
   4401: 'refresh_token',
+  4403: 'stop',
   4408: 'stop',
   4409: 'backoff',
   4410: 'stop',
