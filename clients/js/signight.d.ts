@@ -83,6 +83,8 @@ export declare class SignightError extends Error {
   frame: ErrorFrame | null;
   /** The refused message's `id`. */
   ref: string | null;
+  /** With code `muted`: when the mute ends (ISO 8601 UTC), the Error frame's `until`. */
+  until: string | null;
   /** With code `closed`: how the socket closed. */
   close: CloseInfo | null;
   static fromFrame(frame: ErrorFrame): SignightError;

@@ -205,8 +205,9 @@ export class Interpolator {
 // --- the client ---------------------------------------------------------------------------------
 
 /**
- * A refusal: the server's Error frame (`frame`, `code`, `ref`), or the client's own (`code`
- * `closed`: the socket closed for good, `close` says how; `not_in_room`: nothing to send to).
+ * A refusal: the server's Error frame (`frame`, `code`, `ref`, and for `muted` `until`: when the
+ * mute ends), or the client's own (`code` `closed`: the socket closed for good, `close` says how;
+ * `not_in_room`: nothing to send to).
  */
 export class SignightError extends Error {
   /**
@@ -220,6 +221,7 @@ export class SignightError extends Error {
     this.code = code;
     this.frame = frame;
     this.ref = ref ?? frame?.ref ?? null;
+    this.until = frame?.until ?? null;
     this.close = close;
   }
 

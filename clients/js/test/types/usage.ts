@@ -41,7 +41,8 @@ async function play(): Promise<void> {
   } catch (error) {
     if (error instanceof SignightError && error.frame) {
       const code: string = error.frame.code;
-      void code;
+      const until: string | null = error.until; // muted: when the mute ends
+      void [code, until];
     }
   }
 

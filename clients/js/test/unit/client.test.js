@@ -219,9 +219,36 @@ test("a refused chat rejects with the server's Error, and only that chat", async
   await assert.rejects(refused, (e) => {
     assert.ok(e instanceof SignightError);
     assert.deepEqual(e.frame, error);
+    assert.equal(e.until, null);
     return true;
   });
   assert.equal((await fine).ref, b.id);
+});
+
+test("a muted player's chat rejects with code muted and the Error's until: when the mute ends", async () => {
+  const { client, socket } = await joined();
+  const errors = record(client, 'error');
+  const chat = client.chat('hello?');
+  const [sent] = socket.messages('Chat');
+  const error = {
+    type: 'Error',
+    code: 'muted',
+    message: 'an operator muted you in this room until 2026-01-01T00:10:00.000Z',
+    ref: sent.id,
+    until: '2026-01-01T00:10:00.000Z',
+  };
+  socket.receive(error);
+
+  await assert.rejects(chat, (e) => {
+    assert.ok(e instanceof SignightError);
+    assert.equal(e.code, 'muted');
+    assert.equal(e.until, '2026-01-01T00:10:00.000Z');
+    assert.equal(e.ref, sent.id);
+    assert.deepEqual(e.frame, error);
+    return true;
+  });
+  assert.deepEqual(errors, [error]);
+  assert.equal(client.roomId, 'r1', 'still in the room');
 });
 
 test('a chat with no echo before a drop is sent again with the same id after the Resume', async () => {
