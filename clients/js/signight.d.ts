@@ -10,7 +10,9 @@ import type {
   PlayerJoined,
   PlayerLeft,
   PlayerState,
+  Refreshed,
   Resumed,
+  TokenExpiring,
   Welcome,
 } from './protocol.js';
 
@@ -74,11 +76,12 @@ export interface CloseInfo {
 
 /**
  * A refusal: the server's Error frame, or the client's own (`closed`: the socket closed for
- * good; `not_in_room`: chat() before join(); `cancelled`: leave() withdrew it).
+ * good, or a Refresh's socket closed before its answer; `not_in_room`: chat() before join();
+ * `cancelled`: leave() withdrew it; `not_connected`: refresh() with no open socket).
  */
 export declare class SignightError extends Error {
   name: 'SignightError';
-  code: ErrorCode | 'closed' | 'not_in_room' | 'cancelled';
+  code: ErrorCode | 'closed' | 'not_in_room' | 'cancelled' | 'not_connected';
   /** The server's Error frame, null for the client's own refusals. */
   frame: ErrorFrame | null;
   /** The refused message's `id`. */
@@ -110,7 +113,8 @@ export interface ClientOptions {
   /**
    * Called for a fresh token: before the first socket if `token` is missing, on close 4401, and
    * once when a socket fails before it opened (1006: behind the mesh, a refused token). null:
-   * connect without one.
+   * connect without one. Also on TokenExpiring, once per socket and expiry: its token goes to
+   * the open socket in a Refresh (null: none is sent).
    */
   getToken?: () => string | null | Promise<string | null>;
   /** The WebSocket class; default `globalThis.WebSocket` (Node 20: pass `ws`'s). */
@@ -173,9 +177,13 @@ export interface ClientEvents {
   chat: ChatFrame;
   error: ErrorFrame;
   status: StatusEvent;
+  /** The socket's JWT expires at `at` (60 s from now): refresh() it, or getToken's token is sent. */
+  tokenExpiring: TokenExpiring;
+  /** A Refresh was accepted: the socket's JWT now expires at `at`. */
+  refreshed: Refreshed;
 }
 
-/** The client of one player: join, update, chat, leave, close; reconnects and resumes itself. */
+/** The client of one player: join, update, chat, leave, refresh, close; reconnects and resumes itself. */
 export declare class SignightClient {
   constructor(url: string, options?: ClientOptions);
 
@@ -212,6 +220,12 @@ export declare class SignightClient {
   /** Resolves with the stored Chat (its `ref` is the id); rejects with a SignightError. */
   chat(message: string, options?: { id?: string }): Promise<ChatFrame>;
   leave(): void;
+  /**
+   * Sends Refresh: a new JWT of the same subject with a later expiry for the open socket (and any
+   * later one). Resolves with the Refreshed; rejects with a SignightError (`refresh_failed`: the
+   * socket keeps its token; `not_connected`; `closed`).
+   */
+  refresh(token: string): Promise<Refreshed>;
   /** Close with 1000 (the player leaves at once) and stop reconnecting. */
   close(): void;
   /** The server's clock now, ms since the epoch. */

@@ -4,8 +4,9 @@
  *
  * SignightClient joins a room, sends the player's state coalesced to the server's tick, chats
  * with acknowledgement, follows the close-code action table (back-off with full jitter, Resume
- * after a drop or a drain, a fresh token on 4401) and measures RTT and clock offset.
- * Interpolator renders remote players between ticks.
+ * after a drop or a drain, a fresh token on 4401), refreshes the open socket's token when it
+ * is about to expire, and measures RTT and clock offset. Interpolator renders remote players
+ * between ticks.
  *
  * @module signight-client
  */
@@ -250,7 +251,8 @@ function randomHex(bytes) {
  * The client of one player. Events (`on(type, listener)`, which returns a function that removes
  * it): `welcome` (Welcome), `resumed` (Resumed), `state` (one remote player's state from a
  * StateUpdate), `joined` (PlayerJoined), `left` (PlayerLeft), `chat` (Chat, the client's own
- * echo included), `error` (every Error frame), `status` (StatusEvent).
+ * echo included), `error` (every Error frame), `status` (StatusEvent), `tokenExpiring`
+ * (TokenExpiring), `refreshed` (Refreshed).
  */
 export class SignightClient {
   /**
@@ -319,6 +321,8 @@ export class SignightClient {
     this._current = null; // the room it is in (as _intent): what a refused Join goes back to
     this._joins = []; // Joins and Resumes awaiting an answer, in the order sent
     this._chats = new Map(); // id -> {message, resolve, reject, gen}
+    this._refreshes = []; // Refreshes awaiting an answer on this socket, in the order sent
+    this._autoRefresh = null; // the socket and expiry getToken was last asked a token for
     this._lostAt = null; // when the socket of a room was lost (for resume_grace)
     this._pendingUpdate = null;
     this._updateDue = -Infinity; // when the next Update may go (on the tick's grid)
@@ -444,6 +448,27 @@ export class SignightClient {
     this._intent = null;
     this._current = null;
     this._clearRoom();
+  }
+
+  /**
+   * Give the open socket a new JWT of the same subject with a later expiry, before its own
+   * expires (TokenExpiring warns 60 s before; with `getToken` the client does it itself).
+   * Resolves with the Refreshed, after which a new socket connects with this token too; rejects
+   * with a SignightError: `refresh_failed` (the socket keeps its token), `not_connected` (no
+   * open socket: nothing is sent), `closed` (the socket closed before the answer).
+   *
+   * @param {string} token
+   * @returns {Promise<import('./protocol.js').Refreshed>}
+   */
+  refresh(token) {
+    return new Promise((resolve, reject) => {
+      const id = this._newId('t');
+      if (!this._send({ type: 'Refresh', id, token })) {
+        reject(new SignightError('no open socket to refresh', { code: 'not_connected', ref: id }));
+        return;
+      }
+      this._refreshes.push({ id, token, resolve, reject });
+    });
   }
 
   /** Close the socket (1000: the player leaves at once) and stop reconnecting. */
@@ -612,6 +637,7 @@ export class SignightClient {
     }
     const action = closeAction(code);
     const close = { code, reason: reason ?? '', action };
+    this._dropRefreshes(close);
     if (action === 'stop' || action === 'fix') {
       this._stop(close);
       return;
@@ -661,6 +687,22 @@ export class SignightClient {
     this._setStatus('closed', close);
     for (const entry of joins) entry.reject?.(error);
     for (const chat of chats) chat.reject(error);
+    this._dropRefreshes(close);
+  }
+
+  /** A Refresh is its socket's: one unanswered when that socket closes is not sent again. */
+  _dropRefreshes(close) {
+    const refreshes = this._refreshes;
+    this._refreshes = [];
+    for (const entry of refreshes) {
+      entry.reject(
+        new SignightError(`socket closed (${close.code} ${close.reason}) before the Refresh was answered`, {
+          code: 'closed',
+          ref: entry.id,
+          close,
+        }),
+      );
+    }
   }
 
   _clearRoom() {
@@ -887,14 +929,46 @@ export class SignightClient {
   _onError(frame) {
     const ref = frame.ref ?? null;
     const chat = ref === null ? undefined : this._chats.get(ref);
+    const refresh = ref === null ? -1 : this._refreshes.findIndex((entry) => entry.id === ref);
     if (chat) {
       this._chats.delete(ref);
       chat.reject(SignightError.fromFrame(frame));
+    } else if (refresh >= 0) {
+      this._refreshes.splice(refresh, 1)[0].reject(SignightError.fromFrame(frame));
     } else if (ref !== null) {
       const entry = this._joins.find((other) => other.id === ref);
       if (entry) this._onRequestError(entry, frame);
     }
     this._emit('error', frame);
+  }
+
+  // --- the socket's token -----------------------------------------------------------------------
+
+  /** The socket's JWT expires at `at`: with getToken, refresh it, once per socket and expiry. */
+  _onTokenExpiring(frame) {
+    this._emit('tokenExpiring', frame);
+    const key = `${this._gen} ${frame.at}`;
+    if (this._getToken === null || this._autoRefresh === key) return;
+    this._autoRefresh = key;
+    this._refreshWithGetToken(this._gen);
+  }
+
+  async _refreshWithGetToken(gen) {
+    try {
+      const token = await this._getToken();
+      if (token && gen === this._gen) await this.refresh(token);
+    } catch {
+      // getToken failed, or the Refresh was refused (an `error` event says why): the socket
+      // closes 4401 when its token expires, and the reconnection asks getToken again.
+    }
+  }
+
+  /** The answer to the oldest Refresh still waiting (a refused one is matched by its ref). */
+  _onRefreshed(frame) {
+    const entry = this._refreshes.shift();
+    if (entry) this._token = entry.token; // the next socket connects with it
+    this._emit('refreshed', frame);
+    entry?.resolve(frame);
   }
 
   // --- sending in a room ------------------------------------------------------------------------
@@ -948,4 +1022,6 @@ const FRAME_HANDLERS = {
   StateUpdate: SignightClient.prototype._onStateUpdate,
   Pong: SignightClient.prototype._onPong,
   Error: SignightClient.prototype._onError,
+  TokenExpiring: SignightClient.prototype._onTokenExpiring,
+  Refreshed: SignightClient.prototype._onRefreshed,
 };

@@ -11,6 +11,7 @@ import {
   type ChatFrame,
   type CloseAction,
   type PlayerState,
+  type Refreshed,
   type Resumed,
   type StatusEvent,
   type Welcome,
@@ -57,6 +58,11 @@ async function play(): Promise<void> {
   });
   // @ts-expect-error no such event
   client.on('welcomed', () => {});
+  client.on('tokenExpiring', async ({ at }) => {
+    const refreshed: Refreshed = await client.refresh(`a.jwt.token-before-${at}`);
+    const expires: string = refreshed.at;
+    void expires;
+  });
 
   const interpolator = new Interpolator({ delay: 100 });
   interpolator.push('bob', 1000, state);

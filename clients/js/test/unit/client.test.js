@@ -526,6 +526,157 @@ test('close() closes with 1000, stops, and rejects what still waits', async () =
   assert.equal(FakeSocket.sockets.length, 1);
 });
 
+// --- the socket's token -----------------------------------------------------------------------
+
+const LATER = '2026-01-01T01:00:00.000Z';
+
+/** Lets getToken's promise settle, and what the client does with its answer. */
+function settle() {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+test('refresh(token) sends Refresh with an id and resolves with the Refreshed; the next socket connects with that token', async () => {
+  const { client, socket } = await joined({ token: 'first' });
+  const refreshes = record(client, 'refreshed');
+  const refresh = client.refresh('later');
+  const sent = socket.messages('Refresh');
+  assert.deepEqual(sent, [{ type: 'Refresh', id: sent[0].id, token: 'later' }]);
+  assert.equal(typeof sent[0].id, 'string');
+
+  const frame = { type: 'Refreshed', at: LATER };
+  socket.receive(frame);
+
+  assert.deepEqual(await refresh, frame);
+  assert.deepEqual(refreshes, [frame]);
+  assert.deepEqual(socket.protocols, ['bearer', 'first']);
+  assert.deepEqual(reconnect().protocols, ['bearer', 'later']);
+});
+
+test("a refused Refresh (refresh_failed) rejects with the server's Error; the next socket keeps the old token", async () => {
+  const { client, socket } = await joined({ token: 'first' });
+  const errors = record(client, 'error');
+  const refreshes = record(client, 'refreshed');
+  const refresh = client.refresh('for-someone-else');
+  const [sent] = socket.messages('Refresh');
+  const error = {
+    type: 'Error',
+    code: 'refresh_failed',
+    message: 'the token is for another subject',
+    ref: sent.id,
+  };
+  socket.receive(error);
+
+  await assert.rejects(refresh, (e) => {
+    assert.ok(e instanceof SignightError);
+    assert.equal(e.code, 'refresh_failed');
+    assert.equal(e.ref, sent.id);
+    assert.deepEqual(e.frame, error);
+    return true;
+  });
+  assert.deepEqual(errors, [error]);
+  assert.deepEqual(refreshes, []);
+  assert.deepEqual(reconnect().protocols, ['bearer', 'first']);
+});
+
+test('a Refreshed answers the oldest Refresh still waiting: one refused by ref is skipped', async () => {
+  const { client, socket } = await joined({ token: 'first' });
+  const refused = client.refresh('earlier');
+  const accepted = client.refresh('later');
+  const [a] = socket.messages('Refresh');
+  socket.receive({ type: 'Error', code: 'refresh_failed', message: 'not later', ref: a.id });
+  const frame = { type: 'Refreshed', at: LATER };
+  socket.receive(frame);
+
+  await assert.rejects(refused, { code: 'refresh_failed' });
+  assert.deepEqual(await accepted, frame);
+  assert.deepEqual(reconnect().protocols, ['bearer', 'later']);
+});
+
+test('refresh() with no open socket rejects at once (not_connected) and sends nothing, then or later', async () => {
+  const { client } = await joined({ token: 'first' });
+  FakeSocket.last.drop(1006);
+
+  await assert.rejects(client.refresh('later'), (e) => {
+    assert.ok(e instanceof SignightError);
+    assert.equal(e.code, 'not_connected');
+    assert.equal(e.frame, null);
+    return true;
+  });
+  mock.timers.tick(500);
+  FakeSocket.last.open();
+  assert.deepEqual(FakeSocket.last.protocols, ['bearer', 'first']);
+  assert.deepEqual(FakeSocket.last.messages('Refresh'), []);
+});
+
+test('a Refresh unanswered when its socket drops rejects with code closed and is not sent again', async () => {
+  const { client } = await joined({ token: 'first' });
+  const refresh = client.refresh('later');
+  FakeSocket.last.drop(1006);
+
+  await assert.rejects(refresh, (e) => {
+    assert.ok(e instanceof SignightError);
+    assert.equal(e.code, 'closed');
+    assert.deepEqual(e.close, { code: 1006, reason: '', action: 'backoff' });
+    return true;
+  });
+  mock.timers.tick(500);
+  FakeSocket.last.open();
+  FakeSocket.last.receive(resumed());
+  assert.deepEqual(FakeSocket.last.protocols, ['bearer', 'first']);
+  assert.deepEqual(FakeSocket.last.messages('Refresh'), []);
+});
+
+test('TokenExpiring with getToken: the client sends a Refresh with its token, once per expiry, and emits tokenExpiring', async () => {
+  const getToken = mock.fn(async () => 'later');
+  const { client, socket } = await joined({ token: 'first', getToken });
+  const warnings = record(client, 'tokenExpiring');
+  const refreshes = record(client, 'refreshed');
+  const warning = { type: 'TokenExpiring', at: '2026-01-01T00:01:00.000Z' };
+  socket.receive(warning);
+  socket.receive(warning);
+  await settle();
+
+  assert.equal(getToken.mock.callCount(), 1);
+  const sent = socket.messages('Refresh');
+  assert.deepEqual(sent, [{ type: 'Refresh', id: sent[0].id, token: 'later' }]);
+  assert.deepEqual(warnings, [warning, warning]);
+
+  const frame = { type: 'Refreshed', at: LATER };
+  socket.receive(frame);
+  assert.deepEqual(refreshes, [frame]);
+  assert.deepEqual(reconnect().protocols, ['bearer', 'later']);
+});
+
+test("TokenExpiring on a new socket is refreshed again, though it names the old socket's expiry", async () => {
+  const tokens = ['later', 'later-still'];
+  const getToken = mock.fn(async () => tokens.shift());
+  const { socket } = await joined({ token: 'first', getToken });
+  const warning = { type: 'TokenExpiring', at: '2026-01-01T00:01:00.000Z' };
+  socket.receive(warning);
+  await settle();
+  const next = reconnect(); // before the Refreshed: the new socket has the old token
+  next.receive(resumed());
+  next.receive(warning);
+  await settle();
+
+  assert.equal(getToken.mock.callCount(), 2);
+  assert.deepEqual(
+    next.messages('Refresh').map((m) => m.token),
+    ['later-still'],
+  );
+});
+
+test('TokenExpiring without getToken: the tokenExpiring event, and nothing sent', async () => {
+  const { client, socket } = await joined({ token: 'first' });
+  const warnings = record(client, 'tokenExpiring');
+  const warning = { type: 'TokenExpiring', at: '2026-01-01T00:01:00.000Z' };
+  socket.receive(warning);
+  await settle();
+
+  assert.deepEqual(warnings, [warning]);
+  assert.deepEqual(socket.messages('Refresh'), []);
+});
+
 // --- keepalive and clock -----------------------------------------------------------------------
 
 test('a Pong gives the RTT and the clock offset; the offset comes from the fastest of the last pings', async () => {
