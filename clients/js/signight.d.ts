@@ -12,6 +12,7 @@ import type {
   PlayerState,
   Refreshed,
   Resumed,
+  RoomClosed,
   TokenExpiring,
   Welcome,
 } from './protocol.js';
@@ -181,6 +182,11 @@ export interface ClientEvents {
   tokenExpiring: TokenExpiring;
   /** A Refresh was accepted: the socket's JWT now expires at `at`. */
   refreshed: Refreshed;
+  /**
+   * An operator closed the client's room: the client is out of it (no room, players or resume
+   * token; chats sent there reject with `room_closed`); the socket stays open for a join().
+   */
+  roomClosed: RoomClosed;
 }
 
 /** The client of one player: join, update, chat, leave, refresh, close; reconnects and resumes itself. */

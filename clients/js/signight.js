@@ -252,7 +252,8 @@ function randomHex(bytes) {
  * it): `welcome` (Welcome), `resumed` (Resumed), `state` (one remote player's state from a
  * StateUpdate), `joined` (PlayerJoined), `left` (PlayerLeft), `chat` (Chat, the client's own
  * echo included), `error` (every Error frame), `status` (StatusEvent), `tokenExpiring`
- * (TokenExpiring), `refreshed` (Refreshed).
+ * (TokenExpiring), `refreshed` (Refreshed), `roomClosed` (RoomClosed: the client is out of the
+ * room).
  */
 export class SignightClient {
   /**
@@ -916,6 +917,27 @@ export class SignightClient {
     }
   }
 
+  /** An operator closed the client's room: it is out of it (nothing to resume or join again). */
+  _onRoomClosed(frame) {
+    if (frame.room_id !== this.roomId) return;
+    this._current = null;
+    if (this._joins.length === 0) this._intent = null;
+    this._clearRoom();
+    // A chat sent into the closed room may never get its echo (the room has no members now);
+    // one not sent yet waits for the room being joined, if there is one.
+    for (const [id, chat] of this._chats) {
+      if (this._intent !== null && chat.gen !== this._gen) continue;
+      this._chats.delete(id);
+      chat.reject(
+        new SignightError(`the room was closed by an operator: ${frame.reason}`, {
+          code: 'room_closed',
+          ref: id,
+        }),
+      );
+    }
+    this._emit('roomClosed', frame);
+  }
+
   _onStateUpdate(frame) {
     if (frame.room_id !== this.roomId) return;
     for (const { client_id: clientId, state } of frame.players) {
@@ -1022,6 +1044,7 @@ const FRAME_HANDLERS = {
   StateUpdate: SignightClient.prototype._onStateUpdate,
   Pong: SignightClient.prototype._onPong,
   Error: SignightClient.prototype._onError,
+  RoomClosed: SignightClient.prototype._onRoomClosed,
   TokenExpiring: SignightClient.prototype._onTokenExpiring,
   Refreshed: SignightClient.prototype._onRefreshed,
 };

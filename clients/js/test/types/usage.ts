@@ -58,6 +58,10 @@ async function play(): Promise<void> {
   });
   // @ts-expect-error no such event
   client.on('welcomed', () => {});
+  client.on('roomClosed', ({ room_id, reason }) => {
+    const where: string = room_id;
+    void [where, reason, client.roomId];
+  });
   client.on('tokenExpiring', async ({ at }) => {
     const refreshed: Refreshed = await client.refresh(`a.jwt.token-before-${at}`);
     const expires: string = refreshed.at;

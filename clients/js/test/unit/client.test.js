@@ -512,6 +512,60 @@ test('leave() sends Leave and forgets the room and its token: a drop afterwards 
   await assert.rejects(client.chat('hi'), { code: 'not_in_room' });
 });
 
+test('RoomClosed: the client is out of the room (no token to resume), its chat rejects (room_closed), the socket stays open', async () => {
+  const { client, socket } = await joined();
+  const closed = record(client, 'roomClosed');
+  const statuses = record(client, 'status');
+  const chat = client.chat('anyone?');
+  const [sent] = socket.messages('Chat');
+  const frame = { type: 'RoomClosed', room_id: 'r1', reason: 'closed by an operator' };
+  socket.receive(frame);
+
+  assert.deepEqual(closed, [frame]);
+  assert.equal(client.roomId, null);
+  assert.equal(client.resumeToken, null);
+  assert.equal(client.seq, null);
+  assert.equal(client.players.size, 0);
+  await assert.rejects(chat, (e) => {
+    assert.ok(e instanceof SignightError);
+    assert.equal(e.code, 'room_closed');
+    assert.equal(e.ref, sent.id);
+    return true;
+  });
+  assert.equal(client.status, 'open');
+  assert.deepEqual(statuses, []);
+  assert.equal(socket.closedWith, undefined);
+  client.update(STATE);
+  mock.timers.tick(1000);
+  assert.deepEqual(
+    socket.messages().map((m) => m.type),
+    ['Join', 'Chat'],
+    'no Update: nothing is in a room',
+  );
+
+  const next = reconnect();
+  assert.deepEqual(next.messages(), [], 'neither Resume nor Join into the closed room');
+  await assert.rejects(client.chat('hi'), { code: 'not_in_room' });
+  client.leave();
+  assert.deepEqual(next.messages(), [], 'no Leave either');
+});
+
+test('RoomClosed of another room than the client is in changes nothing', async () => {
+  const { client, socket } = await joined();
+  const closed = record(client, 'roomClosed');
+  socket.receive({ type: 'RoomClosed', room_id: 'elsewhere', reason: 'closed by an operator' });
+
+  assert.deepEqual(closed, []);
+  assert.equal(client.roomId, 'r1');
+  assert.equal(client.resumeToken, 'token-1');
+  assert.deepEqual(
+    reconnect()
+      .messages()
+      .map((m) => m.type),
+    ['Resume'],
+  );
+});
+
 test('close() closes with 1000, stops, and rejects what still waits', async () => {
   const { client, socket } = await joined();
   const chat = client.chat('bye');
