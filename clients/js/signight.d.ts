@@ -3,6 +3,7 @@
 
 import type {
   ChatFrame,
+  ChatRedacted,
   ChatItem,
   ErrorCode,
   ErrorFrame,
@@ -187,6 +188,8 @@ export interface ClientEvents {
    * token; chats sent there reject with `room_closed`); the socket stays open for a join().
    */
   roomClosed: RoomClosed;
+  /** An operator took chat message `id` down: it is out of `chatHistory` already. */
+  chatRedacted: ChatRedacted;
 }
 
 /** The client of one player: join, update, chat, leave, refresh, close; reconnects and resumes itself. */
@@ -212,7 +215,7 @@ export declare class SignightClient {
   readonly limits: Limits | null;
   /** Every player in the room (away ones included) and its latest known state. */
   readonly players: Map<string, PlayerState>;
-  /** The room's chat, oldest first (the Welcome's history, then every Chat). */
+  /** The room's chat, oldest first (the Welcome's history, then every Chat), less redacted ones. */
   readonly chatHistory: ChatItem[];
   /** The latest round trip of a Ping, ms. */
   readonly rtt: number | null;

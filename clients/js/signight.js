@@ -253,7 +253,7 @@ function randomHex(bytes) {
  * StateUpdate), `joined` (PlayerJoined), `left` (PlayerLeft), `chat` (Chat, the client's own
  * echo included), `error` (every Error frame), `status` (StatusEvent), `tokenExpiring`
  * (TokenExpiring), `refreshed` (Refreshed), `roomClosed` (RoomClosed: the client is out of the
- * room).
+ * room), `chatRedacted` (ChatRedacted: the message is out of chatHistory).
  */
 export class SignightClient {
   /**
@@ -938,6 +938,14 @@ export class SignightClient {
     this._emit('roomClosed', frame);
   }
 
+  /** An operator took a chat message down: it leaves chatHistory (not a room event: no seq). */
+  _onChatRedacted(frame) {
+    if (frame.room_id !== this.roomId) return;
+    const i = this.chatHistory.findIndex((item) => item.id === frame.id);
+    if (i >= 0) this.chatHistory.splice(i, 1);
+    this._emit('chatRedacted', frame);
+  }
+
   _onStateUpdate(frame) {
     if (frame.room_id !== this.roomId) return;
     for (const { client_id: clientId, state } of frame.players) {
@@ -1045,6 +1053,7 @@ const FRAME_HANDLERS = {
   Pong: SignightClient.prototype._onPong,
   Error: SignightClient.prototype._onError,
   RoomClosed: SignightClient.prototype._onRoomClosed,
+  ChatRedacted: SignightClient.prototype._onChatRedacted,
   TokenExpiring: SignightClient.prototype._onTokenExpiring,
   Refreshed: SignightClient.prototype._onRefreshed,
 };

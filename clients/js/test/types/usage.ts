@@ -62,6 +62,10 @@ async function play(): Promise<void> {
     const where: string = room_id;
     void [where, reason, client.roomId];
   });
+  client.on('chatRedacted', ({ id, seq }) => {
+    const gone: boolean = !client.chatHistory.some((item) => item.id === id);
+    void [gone, seq];
+  });
   client.on('tokenExpiring', async ({ at }) => {
     const refreshed: Refreshed = await client.refresh(`a.jwt.token-before-${at}`);
     const expires: string = refreshed.at;

@@ -310,6 +310,22 @@ test('a chat while reconnecting waits for the room', async () => {
   assert.equal((await chat).message, 'later');
 });
 
+test('ChatRedacted takes the message out of chatHistory, by id, and emits chatRedacted; the seq is not an event', async () => {
+  const { client, socket } = await joined({}, welcome({ chat_history: [chatItem(98), chatItem(99)] }));
+  const redactions = record(client, 'chatRedacted');
+  socket.receive(chatFrame(101));
+  const frame = { type: 'ChatRedacted', id: chatFrame(99).id, room_id: 'r1', seq: 99 };
+  socket.receive(frame);
+  socket.receive({ type: 'ChatRedacted', id: chatFrame(101).id, room_id: 'elsewhere', seq: 101 });
+
+  assert.deepEqual(redactions, [frame]);
+  assert.deepEqual(
+    client.chatHistory.map((item) => item.message),
+    ['message 98', 'message 101'],
+  );
+  assert.equal(client.seq, 101);
+});
+
 test('chat() before any join rejects at once: not_in_room', async () => {
   await assert.rejects(newClient().chat('hi'), { code: 'not_in_room' });
 });
