@@ -3,8 +3,8 @@
 
 import type {
   ChatFrame,
-  ChatRedacted,
   ChatItem,
+  ChatRedacted,
   ErrorCode,
   ErrorFrame,
   Limits,
@@ -79,7 +79,8 @@ export interface CloseInfo {
 /**
  * A refusal: the server's Error frame, or the client's own (`closed`: the socket closed for
  * good, or a Refresh's socket closed before its answer; `not_in_room`: chat() before join();
- * `cancelled`: leave() withdrew it; `not_connected`: refresh() with no open socket).
+ * `cancelled`: leave() withdrew it; `not_connected`: refresh() with no open socket;
+ * `room_closed` without a frame: a RoomClosed came for the room a chat was sent to).
  */
 export declare class SignightError extends Error {
   name: 'SignightError';

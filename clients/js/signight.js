@@ -207,8 +207,9 @@ export class Interpolator {
 
 /**
  * A refusal: the server's Error frame (`frame`, `code`, `ref`, and for `muted` `until`: when the
- * mute ends), or the client's own (`code` `closed`: the socket closed for good, `close` says how;
- * `not_in_room`: nothing to send to).
+ * mute ends), or the client's own (`code` `closed`: the socket closed for good, or before a
+ * Refresh's answer, `close` says how; `not_in_room`: nothing to send to; `not_connected`: no
+ * socket to refresh; `room_closed`: RoomClosed came for the room a chat was sent to).
  */
 export class SignightError extends Error {
   /**
