@@ -4,13 +4,17 @@
 import type {
   ChatFrame,
   ChatItem,
+  ChatRedacted,
   ErrorCode,
   ErrorFrame,
   Limits,
   PlayerJoined,
   PlayerLeft,
   PlayerState,
+  Refreshed,
   Resumed,
+  RoomClosed,
+  TokenExpiring,
   Welcome,
 } from './protocol.js';
 
@@ -74,15 +78,19 @@ export interface CloseInfo {
 
 /**
  * A refusal: the server's Error frame, or the client's own (`closed`: the socket closed for
- * good; `not_in_room`: chat() before join(); `cancelled`: leave() withdrew it).
+ * good, or a Refresh's socket closed before its answer; `not_in_room`: chat() before join();
+ * `cancelled`: leave() withdrew it; `not_connected`: refresh() with no open socket;
+ * `room_closed` without a frame: a RoomClosed came for the room a chat was sent to).
  */
 export declare class SignightError extends Error {
   name: 'SignightError';
-  code: ErrorCode | 'closed' | 'not_in_room' | 'cancelled';
+  code: ErrorCode | 'closed' | 'not_in_room' | 'cancelled' | 'not_connected';
   /** The server's Error frame, null for the client's own refusals. */
   frame: ErrorFrame | null;
   /** The refused message's `id`. */
   ref: string | null;
+  /** With code `muted`: when the mute ends (ISO 8601 UTC), the Error frame's `until`. */
+  until: string | null;
   /** With code `closed`: how the socket closed. */
   close: CloseInfo | null;
   static fromFrame(frame: ErrorFrame): SignightError;
@@ -108,7 +116,8 @@ export interface ClientOptions {
   /**
    * Called for a fresh token: before the first socket if `token` is missing, on close 4401, and
    * once when a socket fails before it opened (1006: behind the mesh, a refused token). null:
-   * connect without one.
+   * connect without one. Also on TokenExpiring, once per socket and expiry: its token goes to
+   * the open socket in a Refresh (null: none is sent).
    */
   getToken?: () => string | null | Promise<string | null>;
   /** The WebSocket class; default `globalThis.WebSocket` (Node 20: pass `ws`'s). */
@@ -171,9 +180,20 @@ export interface ClientEvents {
   chat: ChatFrame;
   error: ErrorFrame;
   status: StatusEvent;
+  /** The socket's JWT expires at `at` (60 s from now): refresh() it, or getToken's token is sent. */
+  tokenExpiring: TokenExpiring;
+  /** A Refresh was accepted: the socket's JWT now expires at `at`. */
+  refreshed: Refreshed;
+  /**
+   * An operator closed the client's room: the client is out of it (no room, players or resume
+   * token; chats sent there reject with `room_closed`); the socket stays open for a join().
+   */
+  roomClosed: RoomClosed;
+  /** An operator took chat message `id` down: it is out of `chatHistory` already. */
+  chatRedacted: ChatRedacted;
 }
 
-/** The client of one player: join, update, chat, leave, close; reconnects and resumes itself. */
+/** The client of one player: join, update, chat, leave, refresh, close; reconnects and resumes itself. */
 export declare class SignightClient {
   constructor(url: string, options?: ClientOptions);
 
@@ -196,7 +216,7 @@ export declare class SignightClient {
   readonly limits: Limits | null;
   /** Every player in the room (away ones included) and its latest known state. */
   readonly players: Map<string, PlayerState>;
-  /** The room's chat, oldest first (the Welcome's history, then every Chat). */
+  /** The room's chat, oldest first (the Welcome's history, then every Chat), less redacted ones. */
   readonly chatHistory: ChatItem[];
   /** The latest round trip of a Ping, ms. */
   readonly rtt: number | null;
@@ -210,6 +230,12 @@ export declare class SignightClient {
   /** Resolves with the stored Chat (its `ref` is the id); rejects with a SignightError. */
   chat(message: string, options?: { id?: string }): Promise<ChatFrame>;
   leave(): void;
+  /**
+   * Sends Refresh: a new JWT of the same subject with a later expiry for the open socket (and any
+   * later one). Resolves with the Refreshed; rejects with a SignightError (`refresh_failed`: the
+   * socket keeps its token; `not_connected`; `closed`).
+   */
+  refresh(token: string): Promise<Refreshed>;
   /** Close with 1000 (the player leaves at once) and stop reconnecting. */
   close(): void;
   /** The server's clock now, ms since the epoch. */

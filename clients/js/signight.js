@@ -4,8 +4,9 @@
  *
  * SignightClient joins a room, sends the player's state coalesced to the server's tick, chats
  * with acknowledgement, follows the close-code action table (back-off with full jitter, Resume
- * after a drop or a drain, a fresh token on 4401) and measures RTT and clock offset.
- * Interpolator renders remote players between ticks.
+ * after a drop or a drain, a fresh token on 4401), refreshes the open socket's token when it
+ * is about to expire, and measures RTT and clock offset. Interpolator renders remote players
+ * between ticks.
  *
  * @module signight-client
  */
@@ -29,6 +30,7 @@ export const CLOSE_ACTIONS = Object.freeze({
   1011: 'backoff',
   1013: 'backoff',
   4401: 'refresh_token',
+  4403: 'stop',
   4408: 'stop',
   4409: 'backoff',
   4410: 'stop',
@@ -204,8 +206,10 @@ export class Interpolator {
 // --- the client ---------------------------------------------------------------------------------
 
 /**
- * A refusal: the server's Error frame (`frame`, `code`, `ref`), or the client's own (`code`
- * `closed`: the socket closed for good, `close` says how; `not_in_room`: nothing to send to).
+ * A refusal: the server's Error frame (`frame`, `code`, `ref`, and for `muted` `until`: when the
+ * mute ends), or the client's own (`code` `closed`: the socket closed for good, or before a
+ * Refresh's answer, `close` says how; `not_in_room`: nothing to send to; `not_connected`: no
+ * socket to refresh; `room_closed`: RoomClosed came for the room a chat was sent to).
  */
 export class SignightError extends Error {
   /**
@@ -219,6 +223,7 @@ export class SignightError extends Error {
     this.code = code;
     this.frame = frame;
     this.ref = ref ?? frame?.ref ?? null;
+    this.until = frame?.until ?? null;
     this.close = close;
   }
 
@@ -247,7 +252,9 @@ function randomHex(bytes) {
  * The client of one player. Events (`on(type, listener)`, which returns a function that removes
  * it): `welcome` (Welcome), `resumed` (Resumed), `state` (one remote player's state from a
  * StateUpdate), `joined` (PlayerJoined), `left` (PlayerLeft), `chat` (Chat, the client's own
- * echo included), `error` (every Error frame), `status` (StatusEvent).
+ * echo included), `error` (every Error frame), `status` (StatusEvent), `tokenExpiring`
+ * (TokenExpiring), `refreshed` (Refreshed), `roomClosed` (RoomClosed: the client is out of the
+ * room), `chatRedacted` (ChatRedacted: the message is out of chatHistory).
  */
 export class SignightClient {
   /**
@@ -316,6 +323,8 @@ export class SignightClient {
     this._current = null; // the room it is in (as _intent): what a refused Join goes back to
     this._joins = []; // Joins and Resumes awaiting an answer, in the order sent
     this._chats = new Map(); // id -> {message, resolve, reject, gen}
+    this._refreshes = []; // Refreshes awaiting an answer on this socket, in the order sent
+    this._autoRefresh = null; // the socket and expiry getToken was last asked a token for
     this._lostAt = null; // when the socket of a room was lost (for resume_grace)
     this._pendingUpdate = null;
     this._updateDue = -Infinity; // when the next Update may go (on the tick's grid)
@@ -441,6 +450,27 @@ export class SignightClient {
     this._intent = null;
     this._current = null;
     this._clearRoom();
+  }
+
+  /**
+   * Give the open socket a new JWT of the same subject with a later expiry, before its own
+   * expires (TokenExpiring warns 60 s before; with `getToken` the client does it itself).
+   * Resolves with the Refreshed, after which a new socket connects with this token too; rejects
+   * with a SignightError: `refresh_failed` (the socket keeps its token), `not_connected` (no
+   * open socket: nothing is sent), `closed` (the socket closed before the answer).
+   *
+   * @param {string} token
+   * @returns {Promise<import('./protocol.js').Refreshed>}
+   */
+  refresh(token) {
+    return new Promise((resolve, reject) => {
+      const id = this._newId('t');
+      if (!this._send({ type: 'Refresh', id, token })) {
+        reject(new SignightError('no open socket to refresh', { code: 'not_connected', ref: id }));
+        return;
+      }
+      this._refreshes.push({ id, token, resolve, reject });
+    });
   }
 
   /** Close the socket (1000: the player leaves at once) and stop reconnecting. */
@@ -609,6 +639,7 @@ export class SignightClient {
     }
     const action = closeAction(code);
     const close = { code, reason: reason ?? '', action };
+    this._dropRefreshes(close);
     if (action === 'stop' || action === 'fix') {
       this._stop(close);
       return;
@@ -658,6 +689,22 @@ export class SignightClient {
     this._setStatus('closed', close);
     for (const entry of joins) entry.reject?.(error);
     for (const chat of chats) chat.reject(error);
+    this._dropRefreshes(close);
+  }
+
+  /** A Refresh is its socket's: one unanswered when that socket closes is not sent again. */
+  _dropRefreshes(close) {
+    const refreshes = this._refreshes;
+    this._refreshes = [];
+    for (const entry of refreshes) {
+      entry.reject(
+        new SignightError(`socket closed (${close.code} ${close.reason}) before the Refresh was answered`, {
+          code: 'closed',
+          ref: entry.id,
+          close,
+        }),
+      );
+    }
   }
 
   _clearRoom() {
@@ -871,6 +918,35 @@ export class SignightClient {
     }
   }
 
+  /** An operator closed the client's room: it is out of it (nothing to resume or join again). */
+  _onRoomClosed(frame) {
+    if (frame.room_id !== this.roomId) return;
+    this._current = null;
+    if (this._joins.length === 0) this._intent = null;
+    this._clearRoom();
+    // A chat sent into the closed room may never get its echo (the room has no members now);
+    // one not sent yet waits for the room being joined, if there is one.
+    for (const [id, chat] of this._chats) {
+      if (this._intent !== null && chat.gen !== this._gen) continue;
+      this._chats.delete(id);
+      chat.reject(
+        new SignightError(`the room was closed by an operator: ${frame.reason}`, {
+          code: 'room_closed',
+          ref: id,
+        }),
+      );
+    }
+    this._emit('roomClosed', frame);
+  }
+
+  /** An operator took a chat message down: it leaves chatHistory (not a room event: no seq). */
+  _onChatRedacted(frame) {
+    if (frame.room_id !== this.roomId) return;
+    const i = this.chatHistory.findIndex((item) => item.id === frame.id);
+    if (i >= 0) this.chatHistory.splice(i, 1);
+    this._emit('chatRedacted', frame);
+  }
+
   _onStateUpdate(frame) {
     if (frame.room_id !== this.roomId) return;
     for (const { client_id: clientId, state } of frame.players) {
@@ -884,14 +960,46 @@ export class SignightClient {
   _onError(frame) {
     const ref = frame.ref ?? null;
     const chat = ref === null ? undefined : this._chats.get(ref);
+    const refresh = ref === null ? -1 : this._refreshes.findIndex((entry) => entry.id === ref);
     if (chat) {
       this._chats.delete(ref);
       chat.reject(SignightError.fromFrame(frame));
+    } else if (refresh >= 0) {
+      this._refreshes.splice(refresh, 1)[0].reject(SignightError.fromFrame(frame));
     } else if (ref !== null) {
       const entry = this._joins.find((other) => other.id === ref);
       if (entry) this._onRequestError(entry, frame);
     }
     this._emit('error', frame);
+  }
+
+  // --- the socket's token -----------------------------------------------------------------------
+
+  /** The socket's JWT expires at `at`: with getToken, refresh it, once per socket and expiry. */
+  _onTokenExpiring(frame) {
+    this._emit('tokenExpiring', frame);
+    const key = `${this._gen} ${frame.at}`;
+    if (this._getToken === null || this._autoRefresh === key) return;
+    this._autoRefresh = key;
+    this._refreshWithGetToken(this._gen);
+  }
+
+  async _refreshWithGetToken(gen) {
+    try {
+      const token = await this._getToken();
+      if (token && gen === this._gen) await this.refresh(token);
+    } catch {
+      // getToken failed, or the Refresh was refused (an `error` event says why): the socket
+      // closes 4401 when its token expires, and the reconnection asks getToken again.
+    }
+  }
+
+  /** The answer to the oldest Refresh still waiting (a refused one is matched by its ref). */
+  _onRefreshed(frame) {
+    const entry = this._refreshes.shift();
+    if (entry) this._token = entry.token; // the next socket connects with it
+    this._emit('refreshed', frame);
+    entry?.resolve(frame);
   }
 
   // --- sending in a room ------------------------------------------------------------------------
@@ -945,4 +1053,8 @@ const FRAME_HANDLERS = {
   StateUpdate: SignightClient.prototype._onStateUpdate,
   Pong: SignightClient.prototype._onPong,
   Error: SignightClient.prototype._onError,
+  RoomClosed: SignightClient.prototype._onRoomClosed,
+  ChatRedacted: SignightClient.prototype._onChatRedacted,
+  TokenExpiring: SignightClient.prototype._onTokenExpiring,
+  Refreshed: SignightClient.prototype._onRefreshed,
 };

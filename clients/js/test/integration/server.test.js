@@ -1,10 +1,12 @@
 // The client against a real server (`manage.py serve`) at SIGNIGHT_WS_URL, anonymous sockets
-// (WS_AUTH_REQUIRED off). tests/clients/test_js_client.py starts the server and runs these; by
-// hand: SIGNIGHT_WS_URL=ws://127.0.0.1:8080/ws/ npm test. Without the variable every test here
+// (WS_AUTH_REQUIRED off) but for the Refresh test, which signs its tokens with the server's
+// JWT_SECRET (as its environment has it, else DJANGO_DEBUG's default) and JWT_ISSUER.
+// tests/clients/test_js_client.py starts the server and runs these; by hand:
+// SIGNIGHT_WS_URL=ws://127.0.0.1:8080/ws/ npm test. Without the variable every test here
 // fails (it never skips): a run that checked nothing must not look green.
 
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { afterEach, test } from 'node:test';
 import { WebSocket } from 'ws';
 
@@ -31,6 +33,7 @@ function recordingWebSocket() {
   class Recording extends WebSocket {
     constructor(...args) {
       super(...args);
+      this.offered = args[1]; // the subprotocols: ['bearer', token] when it has a token
       this.messages = [];
       sockets.push(this);
     }
@@ -53,6 +56,20 @@ function connect(options = {}) {
   const client = new SignightClient(serverUrl(), { WebSocket, ...options });
   opened.push(client);
   return client;
+}
+
+/**
+ * An HS256 access token the server accepts: signed as signight/settings.py reads JWT_SECRET and
+ * JWT_ISSUER (their DJANGO_DEBUG defaults when the environment has none), `exp` in Unix seconds.
+ */
+function jwt({ sub, exp }) {
+  const secret = process.env.JWT_SECRET || 'insecure-dev-jwt-secret';
+  const iat = Math.floor(Date.now() / 1000); // not in the future: that token is not valid yet
+  const claims = { iss: process.env.JWT_ISSUER || 'https://auth.signite.com', sub, iat, exp };
+  if (process.env.JWT_AUDIENCE) claims.aud = process.env.JWT_AUDIENCE;
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const signed = `${part({ alg: 'HS256', typ: 'JWT' })}.${part(claims)}`;
+  return `${signed}.${createHmac('sha256', secret).update(signed).digest('base64url')}`;
 }
 
 function roomId() {
@@ -346,4 +363,39 @@ test('a resume token the server refuses (resume_failed) falls back to a Join of 
     ['resume_failed'],
   );
   assert.equal(client.status, 'open');
+});
+
+test('a Refresh with a later token of the same subject is answered Refreshed at its expiry, and the next socket connects with it; others are refused (refresh_failed)', async () => {
+  const subject = `js-${randomUUID()}`;
+  const now = Math.floor(Date.now() / 1000);
+  const { Recording, sockets } = recordingWebSocket();
+  const client = connect({
+    WebSocket: Recording,
+    token: jwt({ sub: subject, exp: now + 300 }),
+    random: () => 0,
+  });
+  const welcome = await client.join(roomId(), { name: 'Ada' });
+  const refreshes = record(client, 'refreshed');
+  const errors = record(client, 'error');
+  const later = jwt({ sub: subject, exp: now + 900 });
+
+  const frame = await client.refresh(later);
+
+  assert.deepEqual(frame, { type: 'Refreshed', at: new Date((now + 900) * 1000).toISOString() });
+  assert.deepEqual(refreshes, [frame]);
+  const [sent] = sockets[0].messages.filter((m) => m.type === 'Refresh');
+  assert.deepEqual(sent, { type: 'Refresh', id: sent.id, token: later });
+  await assert.rejects(client.refresh(jwt({ sub: subject, exp: now + 600 })), { code: 'refresh_failed' });
+  await assert.rejects(client.refresh(jwt({ sub: `${subject}-other`, exp: now + 1200 })), {
+    code: 'refresh_failed',
+  });
+  assert.deepEqual(
+    errors.map((e) => e.code),
+    ['refresh_failed', 'refresh_failed'],
+  );
+
+  const resumed = next(client, 'resumed');
+  sockets[0].terminate();
+  assert.equal((await resumed).client_id, welcome.client_id);
+  assert.deepEqual(sockets[1].offered, ['bearer', later]);
 });

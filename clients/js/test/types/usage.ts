@@ -11,6 +11,7 @@ import {
   type ChatFrame,
   type CloseAction,
   type PlayerState,
+  type Refreshed,
   type Resumed,
   type StatusEvent,
   type Welcome,
@@ -41,7 +42,8 @@ async function play(): Promise<void> {
   } catch (error) {
     if (error instanceof SignightError && error.frame) {
       const code: string = error.frame.code;
-      void code;
+      const until: string | null = error.until; // muted: when the mute ends
+      void [code, until];
     }
   }
 
@@ -56,6 +58,19 @@ async function play(): Promise<void> {
   });
   // @ts-expect-error no such event
   client.on('welcomed', () => {});
+  client.on('roomClosed', ({ room_id, reason }) => {
+    const where: string = room_id;
+    void [where, reason, client.roomId];
+  });
+  client.on('chatRedacted', ({ id, seq }) => {
+    const gone: boolean = !client.chatHistory.some((item) => item.id === id);
+    void [gone, seq];
+  });
+  client.on('tokenExpiring', async ({ at }) => {
+    const refreshed: Refreshed = await client.refresh(`a.jwt.token-before-${at}`);
+    const expires: string = refreshed.at;
+    void expires;
+  });
 
   const interpolator = new Interpolator({ delay: 100 });
   interpolator.push('bob', 1000, state);

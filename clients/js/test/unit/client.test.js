@@ -219,9 +219,36 @@ test("a refused chat rejects with the server's Error, and only that chat", async
   await assert.rejects(refused, (e) => {
     assert.ok(e instanceof SignightError);
     assert.deepEqual(e.frame, error);
+    assert.equal(e.until, null);
     return true;
   });
   assert.equal((await fine).ref, b.id);
+});
+
+test("a muted player's chat rejects with code muted and the Error's until: when the mute ends", async () => {
+  const { client, socket } = await joined();
+  const errors = record(client, 'error');
+  const chat = client.chat('hello?');
+  const [sent] = socket.messages('Chat');
+  const error = {
+    type: 'Error',
+    code: 'muted',
+    message: 'an operator muted you in this room until 2026-01-01T00:10:00.000Z',
+    ref: sent.id,
+    until: '2026-01-01T00:10:00.000Z',
+  };
+  socket.receive(error);
+
+  await assert.rejects(chat, (e) => {
+    assert.ok(e instanceof SignightError);
+    assert.equal(e.code, 'muted');
+    assert.equal(e.until, '2026-01-01T00:10:00.000Z');
+    assert.equal(e.ref, sent.id);
+    assert.deepEqual(e.frame, error);
+    return true;
+  });
+  assert.deepEqual(errors, [error]);
+  assert.equal(client.roomId, 'r1', 'still in the room');
 });
 
 test('a chat with no echo before a drop is sent again with the same id after the Resume', async () => {
@@ -281,6 +308,22 @@ test('a chat while reconnecting waits for the room', async () => {
   const [sent] = socket.messages('Chat');
   socket.receive(chatFrame(101, { client_id: 'me', message: 'later', ref: sent.id }));
   assert.equal((await chat).message, 'later');
+});
+
+test('ChatRedacted takes the message out of chatHistory, by id, and emits chatRedacted; the seq is not an event', async () => {
+  const { client, socket } = await joined({}, welcome({ chat_history: [chatItem(98), chatItem(99)] }));
+  const redactions = record(client, 'chatRedacted');
+  socket.receive(chatFrame(101));
+  const frame = { type: 'ChatRedacted', id: chatFrame(99).id, room_id: 'r1', seq: 99 };
+  socket.receive(frame);
+  socket.receive({ type: 'ChatRedacted', id: chatFrame(101).id, room_id: 'elsewhere', seq: 101 });
+
+  assert.deepEqual(redactions, [frame]);
+  assert.deepEqual(
+    client.chatHistory.map((item) => item.message),
+    ['message 98', 'message 101'],
+  );
+  assert.equal(client.seq, 101);
 });
 
 test('chat() before any join rejects at once: not_in_room', async () => {
@@ -485,6 +528,60 @@ test('leave() sends Leave and forgets the room and its token: a drop afterwards 
   await assert.rejects(client.chat('hi'), { code: 'not_in_room' });
 });
 
+test('RoomClosed: the client is out of the room (no token to resume), its chat rejects (room_closed), the socket stays open', async () => {
+  const { client, socket } = await joined();
+  const closed = record(client, 'roomClosed');
+  const statuses = record(client, 'status');
+  const chat = client.chat('anyone?');
+  const [sent] = socket.messages('Chat');
+  const frame = { type: 'RoomClosed', room_id: 'r1', reason: 'closed by an operator' };
+  socket.receive(frame);
+
+  assert.deepEqual(closed, [frame]);
+  assert.equal(client.roomId, null);
+  assert.equal(client.resumeToken, null);
+  assert.equal(client.seq, null);
+  assert.equal(client.players.size, 0);
+  await assert.rejects(chat, (e) => {
+    assert.ok(e instanceof SignightError);
+    assert.equal(e.code, 'room_closed');
+    assert.equal(e.ref, sent.id);
+    return true;
+  });
+  assert.equal(client.status, 'open');
+  assert.deepEqual(statuses, []);
+  assert.equal(socket.closedWith, undefined);
+  client.update(STATE);
+  mock.timers.tick(1000);
+  assert.deepEqual(
+    socket.messages().map((m) => m.type),
+    ['Join', 'Chat'],
+    'no Update: nothing is in a room',
+  );
+
+  const next = reconnect();
+  assert.deepEqual(next.messages(), [], 'neither Resume nor Join into the closed room');
+  await assert.rejects(client.chat('hi'), { code: 'not_in_room' });
+  client.leave();
+  assert.deepEqual(next.messages(), [], 'no Leave either');
+});
+
+test('RoomClosed of another room than the client is in changes nothing', async () => {
+  const { client, socket } = await joined();
+  const closed = record(client, 'roomClosed');
+  socket.receive({ type: 'RoomClosed', room_id: 'elsewhere', reason: 'closed by an operator' });
+
+  assert.deepEqual(closed, []);
+  assert.equal(client.roomId, 'r1');
+  assert.equal(client.resumeToken, 'token-1');
+  assert.deepEqual(
+    reconnect()
+      .messages()
+      .map((m) => m.type),
+    ['Resume'],
+  );
+});
+
 test('close() closes with 1000, stops, and rejects what still waits', async () => {
   const { client, socket } = await joined();
   const chat = client.chat('bye');
@@ -497,6 +594,157 @@ test('close() closes with 1000, stops, and rejects what still waits', async () =
   await assert.rejects(chat, { code: 'closed' });
   mock.timers.tick(60_000);
   assert.equal(FakeSocket.sockets.length, 1);
+});
+
+// --- the socket's token -----------------------------------------------------------------------
+
+const LATER = '2026-01-01T01:00:00.000Z';
+
+/** Lets getToken's promise settle, and what the client does with its answer. */
+function settle() {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+test('refresh(token) sends Refresh with an id and resolves with the Refreshed; the next socket connects with that token', async () => {
+  const { client, socket } = await joined({ token: 'first' });
+  const refreshes = record(client, 'refreshed');
+  const refresh = client.refresh('later');
+  const sent = socket.messages('Refresh');
+  assert.deepEqual(sent, [{ type: 'Refresh', id: sent[0].id, token: 'later' }]);
+  assert.equal(typeof sent[0].id, 'string');
+
+  const frame = { type: 'Refreshed', at: LATER };
+  socket.receive(frame);
+
+  assert.deepEqual(await refresh, frame);
+  assert.deepEqual(refreshes, [frame]);
+  assert.deepEqual(socket.protocols, ['bearer', 'first']);
+  assert.deepEqual(reconnect().protocols, ['bearer', 'later']);
+});
+
+test("a refused Refresh (refresh_failed) rejects with the server's Error; the next socket keeps the old token", async () => {
+  const { client, socket } = await joined({ token: 'first' });
+  const errors = record(client, 'error');
+  const refreshes = record(client, 'refreshed');
+  const refresh = client.refresh('for-someone-else');
+  const [sent] = socket.messages('Refresh');
+  const error = {
+    type: 'Error',
+    code: 'refresh_failed',
+    message: 'the token is for another subject',
+    ref: sent.id,
+  };
+  socket.receive(error);
+
+  await assert.rejects(refresh, (e) => {
+    assert.ok(e instanceof SignightError);
+    assert.equal(e.code, 'refresh_failed');
+    assert.equal(e.ref, sent.id);
+    assert.deepEqual(e.frame, error);
+    return true;
+  });
+  assert.deepEqual(errors, [error]);
+  assert.deepEqual(refreshes, []);
+  assert.deepEqual(reconnect().protocols, ['bearer', 'first']);
+});
+
+test('a Refreshed answers the oldest Refresh still waiting: one refused by ref is skipped', async () => {
+  const { client, socket } = await joined({ token: 'first' });
+  const refused = client.refresh('earlier');
+  const accepted = client.refresh('later');
+  const [a] = socket.messages('Refresh');
+  socket.receive({ type: 'Error', code: 'refresh_failed', message: 'not later', ref: a.id });
+  const frame = { type: 'Refreshed', at: LATER };
+  socket.receive(frame);
+
+  await assert.rejects(refused, { code: 'refresh_failed' });
+  assert.deepEqual(await accepted, frame);
+  assert.deepEqual(reconnect().protocols, ['bearer', 'later']);
+});
+
+test('refresh() with no open socket rejects at once (not_connected) and sends nothing, then or later', async () => {
+  const { client } = await joined({ token: 'first' });
+  FakeSocket.last.drop(1006);
+
+  await assert.rejects(client.refresh('later'), (e) => {
+    assert.ok(e instanceof SignightError);
+    assert.equal(e.code, 'not_connected');
+    assert.equal(e.frame, null);
+    return true;
+  });
+  mock.timers.tick(500);
+  FakeSocket.last.open();
+  assert.deepEqual(FakeSocket.last.protocols, ['bearer', 'first']);
+  assert.deepEqual(FakeSocket.last.messages('Refresh'), []);
+});
+
+test('a Refresh unanswered when its socket drops rejects with code closed and is not sent again', async () => {
+  const { client } = await joined({ token: 'first' });
+  const refresh = client.refresh('later');
+  FakeSocket.last.drop(1006);
+
+  await assert.rejects(refresh, (e) => {
+    assert.ok(e instanceof SignightError);
+    assert.equal(e.code, 'closed');
+    assert.deepEqual(e.close, { code: 1006, reason: '', action: 'backoff' });
+    return true;
+  });
+  mock.timers.tick(500);
+  FakeSocket.last.open();
+  FakeSocket.last.receive(resumed());
+  assert.deepEqual(FakeSocket.last.protocols, ['bearer', 'first']);
+  assert.deepEqual(FakeSocket.last.messages('Refresh'), []);
+});
+
+test('TokenExpiring with getToken: the client sends a Refresh with its token, once per expiry, and emits tokenExpiring', async () => {
+  const getToken = mock.fn(async () => 'later');
+  const { client, socket } = await joined({ token: 'first', getToken });
+  const warnings = record(client, 'tokenExpiring');
+  const refreshes = record(client, 'refreshed');
+  const warning = { type: 'TokenExpiring', at: '2026-01-01T00:01:00.000Z' };
+  socket.receive(warning);
+  socket.receive(warning);
+  await settle();
+
+  assert.equal(getToken.mock.callCount(), 1);
+  const sent = socket.messages('Refresh');
+  assert.deepEqual(sent, [{ type: 'Refresh', id: sent[0].id, token: 'later' }]);
+  assert.deepEqual(warnings, [warning, warning]);
+
+  const frame = { type: 'Refreshed', at: LATER };
+  socket.receive(frame);
+  assert.deepEqual(refreshes, [frame]);
+  assert.deepEqual(reconnect().protocols, ['bearer', 'later']);
+});
+
+test("TokenExpiring on a new socket is refreshed again, though it names the old socket's expiry", async () => {
+  const tokens = ['later', 'later-still'];
+  const getToken = mock.fn(async () => tokens.shift());
+  const { socket } = await joined({ token: 'first', getToken });
+  const warning = { type: 'TokenExpiring', at: '2026-01-01T00:01:00.000Z' };
+  socket.receive(warning);
+  await settle();
+  const next = reconnect(); // before the Refreshed: the new socket has the old token
+  next.receive(resumed());
+  next.receive(warning);
+  await settle();
+
+  assert.equal(getToken.mock.callCount(), 2);
+  assert.deepEqual(
+    next.messages('Refresh').map((m) => m.token),
+    ['later-still'],
+  );
+});
+
+test('TokenExpiring without getToken: the tokenExpiring event, and nothing sent', async () => {
+  const { client, socket } = await joined({ token: 'first' });
+  const warnings = record(client, 'tokenExpiring');
+  const warning = { type: 'TokenExpiring', at: '2026-01-01T00:01:00.000Z' };
+  socket.receive(warning);
+  await settle();
+
+  assert.deepEqual(warnings, [warning]);
+  assert.deepEqual(socket.messages('Refresh'), []);
 });
 
 // --- keepalive and clock -----------------------------------------------------------------------

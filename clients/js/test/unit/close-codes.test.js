@@ -44,7 +44,7 @@ async function inRoom(options = {}) {
   return { client, statuses };
 }
 
-for (const code of [1000, 1007, 1009, 4408, 4410, 4503]) {
+for (const code of [1000, 1007, 1009, 4403, 4408, 4410, 4503]) {
   test(`close ${code} (${CLOSE_ACTIONS[code]}) stops: no reconnection, waiting promises rejected`, async () => {
     const { client, statuses } = await inRoom();
     const chat = client.chat('hello');
