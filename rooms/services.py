@@ -113,6 +113,7 @@ async def room_join(
     (where `spawn` puts the player, else at the origin)."""
     await session.chats.settle()  # a chat sent before a Join belongs to the earlier room
     await room_leave(session=session)
+    started = time.monotonic()
     room = await _room_for_join(room_id)
     if room.is_closed:
         raise DomainError(f"room {room_id} is closed", code=E.ROOM_CLOSED)
@@ -155,6 +156,7 @@ async def room_join(
     if joined.status is presence.JoinStatus.JOINED:
         frame = protocol.player_joined(room_id, joined.seq, session.client_id, state)
         await broadcast.event(room_id, frame, seq=joined.seq, exclude=session.client_id)
+    await _closed_meanwhile(session, room_id, started)
 
 
 def _resume_token(session: PlayerSession, epoch: str) -> str:
@@ -193,6 +195,7 @@ async def _resume(session: PlayerSession, token: str, last_seq: int) -> bool:
     if session.room_id is not None:
         raise DomainError("resume from a new socket, before any Join", code=E.RESUME_FAILED)
     room_id = claims.room_id
+    started = time.monotonic()
     room = await _room_for_join(room_id)
     if room.is_closed:
         raise DomainError(f"room {room_id} is closed", code=E.ROOM_CLOSED)
@@ -222,6 +225,7 @@ async def _resume(session: PlayerSession, token: str, last_seq: int) -> bool:
     if resumed.status is presence.JoinStatus.JOINED:
         frame = protocol.player_joined(room_id, resumed.seq, claims.client_id, fresh)
         await broadcast.event(room_id, frame, seq=resumed.seq, exclude=session.client_id)
+    await _closed_meanwhile(session, room_id, started)
     return resumed.recovered
 
 
@@ -312,19 +316,38 @@ async def room_leave(*, session: PlayerSession, away: bool = False) -> None:
         await player_remove(room_id, session.client_id, owner=hub.owner(session))
 
 
+# Rooms an operator closed lately, with the reason: a Join or Resume that was under way when the
+# word came finds it here once its Welcome or Resumed is out (_closed_meanwhile).
+CLOSED_MEMORY_SECONDS = 60.0
+_closed: dict[str, tuple[float, str]] = {}
+
+
 async def room_close(*, room_id: str, reason: str) -> int:
     """An operator closed the room: each of its players here gets RoomClosed and is out of it
-    (the others get PlayerLeft); their sockets stay open. Returns how many."""
+    (the others get PlayerLeft); their sockets stay open. Returns how many. A player whose
+    Welcome is not out yet is told after it (_closed_meanwhile), never before."""
     _rooms.pop(room_id, None)  # a Join or Resume here reads the closed record at once
+    now = time.monotonic()
+    _closed[room_id] = (now, reason)
+    for stale in [r for r, (at, _) in _closed.items() if at < now - CLOSED_MEMORY_SECONDS]:
+        del _closed[stale]
     closed = 0
     for member in hub.members(room_id):
         session = member.session
-        if session.room_id != room_id:
+        if session.room_id != room_id or not member.welcomed:
             continue
         await session.send(protocol.room_closed(room_id, reason))
         await room_leave(session=session)
         closed += 1
     return closed
+
+
+async def _closed_meanwhile(session: PlayerSession, room_id: str, since: float) -> None:
+    """The room was closed while this player's Join or Resume was under way: out again."""
+    closed = _closed.get(room_id)
+    if closed is not None and closed[0] >= since and session.room_id == room_id:
+        await session.send(protocol.room_closed(room_id, closed[1]))
+        await room_leave(session=session)
 
 
 async def room_leave_requested(*, session: PlayerSession) -> None:
