@@ -43,12 +43,12 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.ROOM_NOT_FOUND: (
         "no such room, and this server creates none on Join (ROOM_AUTO_CREATE off)"
     ),
+    ErrorCode.MUTED: (
+        "an operator muted this player in this room; `until` (ISO 8601 UTC) is when it ends"
+    ),
     ErrorCode.REFRESH_FAILED: (
         "the Refresh token is invalid, expired, for another subject, or expires no later than "
         "the socket's own; the socket keeps its token (and closes 4401 when that expires)"
-    ),
-    ErrorCode.MUTED: (
-        "an operator muted this player in this room; `until` (ISO 8601 UTC) is when it ends"
     ),
 }
 
