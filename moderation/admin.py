@@ -24,7 +24,7 @@ class ActionForm(forms.Form):
     """One button of the live rooms page; which fields count depends on `action`."""
 
     action = forms.ChoiceField(
-        choices=[(k, k) for k in ("kick", "ban", "mute", "close_room", "redact")]
+        choices=[(k, k) for k in ("kick", "ban", "unban", "mute", "close_room", "redact")]
     )
     client_id = forms.CharField(required=False, max_length=64)
     subject = forms.CharField(required=False, max_length=255)
@@ -40,6 +40,8 @@ def _act(user: Any, data: dict[str, Any]) -> services.Outcome:
         return services.kick(actor=user, client_id=data["client_id"], reason=reason)
     if action == "ban":
         return services.ban(actor=user, subject=data["subject"], until=None, reason=reason)
+    if action == "unban":
+        return services.unban(actor=user, subject=data["subject"])
     if action == "mute":
         return services.mute(
             actor=user,

@@ -366,6 +366,8 @@ async def token_refresh(*, session: PlayerSession, token: str) -> None:
         raise DomainError(f"the token is not valid: {exc}", code=E.REFRESH_FAILED) from None
     if not session.authenticated or identity.client_id != session.client_id:
         raise DomainError("the token is for another subject", code=E.REFRESH_FAILED)
+    if sanctions.banned(identity.subject):  # its ban did not reach this socket (Redis was down)
+        raise DomainError("this subject is banned by an operator", code=E.REFRESH_FAILED)
     current = session.token_expires_at or 0.0
     if identity.expires_at is None or identity.expires_at <= current:
         raise DomainError("the token expires no later than this socket's", code=E.REFRESH_FAILED)

@@ -58,3 +58,18 @@ def test_the_live_rooms_page_wants_the_moderation_permission(client, moderator) 
     assert (
         client.get("/admin/moderation/moderationaction/live/").status_code == HTTPStatus.FORBIDDEN
     )
+
+
+def test_the_live_rooms_page_bans_and_unbans_a_subject(moderator) -> None:
+    from rooms.models import Sanction
+
+    page = "/admin/moderation/moderationaction/live/"
+    banned = moderator.post(page, {"action": "ban", "subject": "carol", "reason": "cheat"})
+    assert banned.status_code == HTTPStatus.FOUND
+    assert Sanction.objects.filter(kind="ban", subject="carol", lifted_at=None).count() == 1
+    assert moderator.post(page, {"action": "unban", "subject": "carol"}).status_code == 302
+    assert not Sanction.objects.filter(kind="ban", subject="carol", lifted_at=None).exists()
+    assert {(a.action, a.subject, a.actor_name) for a in ModerationAction.objects.all()} == {
+        ("unban", "carol", "mod"),
+        ("ban", "carol", "mod"),
+    }

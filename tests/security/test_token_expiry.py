@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from django.test import override_settings
 
+from rooms.sanctions import Row, sanctions
 from signight.text import iso_unix
 from tests.security.sockets import SHORT_DEV_SECRET, hs256
 
@@ -81,3 +82,18 @@ async def test_an_anonymous_socket_cannot_refresh_into_a_player(room_id, players
         await anonymous.join(room_id)
         await anonymous.send({"type": "Refresh", "token": hs256(exp=int(time.time() + 600))})
         assert (await anonymous.recv_type("Error"))["code"] == "refresh_failed"
+
+
+async def test_a_banned_subject_cannot_refresh(room_id, players) -> None:
+    # Its ban closes its sockets; should that word not reach this one, no Refresh keeps it open.
+    token, _ = expiring_in(300)
+    with override_settings(WS_AUTH_REQUIRED=True):
+        alice = await players.connect(bearer=token)
+        await alice.join(room_id)
+        sanctions.add(Row("ban", "alice", created=time.time()))
+        try:
+            await alice.send({"type": "Refresh", "token": hs256(exp=int(time.time() + 600))})
+            refused = await alice.recv_type("Error")
+        finally:
+            sanctions.unban("alice")
+    assert refused["code"] == "refresh_failed"
