@@ -1,7 +1,9 @@
-"""App configs: Django's contrib apps with ObjectId primary keys, and the project's own app."""
+"""App configs: Django's contrib apps and django-axes with ObjectId primary keys, and the
+project's own app."""
 
 from __future__ import annotations
 
+from axes.apps import AppConfig as AxesConfig
 from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.auth.apps import AuthConfig
@@ -19,6 +21,10 @@ class MongoAuthConfig(AuthConfig):
 
 
 class MongoContentTypesConfig(ContentTypesConfig):
+    default_auto_field = OBJECT_ID
+
+
+class MongoAxesConfig(AxesConfig):
     default_auto_field = OBJECT_ID
 
 

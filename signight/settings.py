@@ -5,6 +5,7 @@ A malformed or missing variable stops start-up with one line naming it (see sign
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from signight import __version__, logs
@@ -128,6 +129,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served by whitenoise: /api/docs/ works offline
     "channels",
+    "signight.apps.MongoAxesConfig",  # the login throttle (django-axes)
     "signight.apps.SignightConfig",
     "rooms",
     "chat",
@@ -144,6 +146,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out admin login into the 429 page
 ]
 
 ROOT_URLCONF = "signight.urls"
@@ -183,6 +186,7 @@ MIGRATION_MODULES = {
     "admin": "signight.mongo_migrations.admin",
     "auth": "signight.mongo_migrations.auth",
     "contenttypes": "signight.mongo_migrations.contenttypes",
+    "axes": "signight.mongo_migrations.axes",
 }
 
 # Redis pub/sub: a send or group_send is one PUBLISH, and what arrives is pushed to the process
@@ -200,8 +204,30 @@ CHANNEL_LAYERS = {
     },
 }
 
-# Model permissions without a join (signight.permissions: SecantusDB answers that join wrongly).
-AUTHENTICATION_BACKENDS = ["signight.permissions.PermissionBackend"]
+# The login throttle first: a locked-out username or address is refused before any password is
+# hashed; then model permissions without a join (signight.permissions: SecantusDB answers that
+# join wrongly).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "signight.permissions.PermissionBackend",
+]
+
+# Login throttle (issue 15; docs/security.md): /api/token/ and the admin login, per username and
+# per address independently, 10 failures within 15 minutes lock out for 15 minutes from the
+# latest failure (429, Retry-After). Failure counts live in Redis, never in MongoDB.
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_CACHE = "logins"
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False  # a right password does not wipe a guesser's count
+AXES_CLIENT_IP_CALLABLE = "signight.logins.client_ip"
+AXES_LOCKOUT_CALLABLE = "signight.logins.lockout_response"
+AXES_VERBOSE = False
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "logins": {"BACKEND": "signight.cache.SignightRedisCache", "KEY_PREFIX": "sn:logins"},
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
-from signight import __version__, health, lifecycle, metrics, openapi
+from signight import __version__, health, lifecycle, logins, metrics, openapi
 from signight.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -60,12 +60,28 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
             HTTPStatus.OK: OutputSerializer,
             HTTPStatus.BAD_REQUEST: openapi.INVALID_BODY,
             HTTPStatus.UNAUTHORIZED: openapi.error("No active account with these credentials."),
+            HTTPStatus.TOO_MANY_REQUESTS: openapi.error(
+                "`too_many_failures`: 10 failed logins for this username or from this address "
+                "within 15 minutes; locked out, see Retry-After (seconds)."
+            ),
             HTTPStatus.NOT_IMPLEMENTED: _MINTING_DISABLED,
         },
     )
     def post(self, request: Request, *args: object, **kwargs: object) -> Response:
         _refuse_unless_issuing()
         return super().post(request, *args, **kwargs)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """A lock-out (django-axes refused the attempt before any password was hashed: it marks
+        the DRF request simplejwt authenticated with) is 429, not simplejwt's 401."""
+        if getattr(self.request, "axes_locked_out", False):
+            lockout = logins.api_lockout()
+            return Response(
+                {"code": logins.LOCKOUT_CODE, "detail": logins.lockout_detail()},
+                status=lockout.status_code,
+                headers={"Retry-After": lockout["Retry-After"]},
+            )
+        return super().handle_exception(exc)
 
 
 class TokenRefreshView(jwt_views.TokenRefreshView):

@@ -25,6 +25,16 @@ def api() -> APIClient:
     return APIClient()
 
 
+@pytest.fixture(autouse=True)
+def no_login_failures() -> None:
+    """The login throttle's counts (django-axes, in the session's Redis) start at zero in every
+    test: failed logins of one test, all from 127.0.0.1, must not lock another out."""
+    client = get_sync()
+    keys = list(client.scan_iter("sn:logins*"))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture
 def clean_redis() -> None:
     """For tests that read global live state (GET /rooms): start from an empty Redis."""

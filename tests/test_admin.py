@@ -20,8 +20,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def operator(client):
-    get_user_model().objects.create_superuser("ops", "ops@example.com", "a-long-password-1")
-    assert client.login(username="ops", password="a-long-password-1")
+    ops = get_user_model().objects.create_superuser("ops", "ops@example.com", "a-long-password-1")
+    client.force_login(ops)  # Client.login passes no request, which the login throttle needs
     return client
 
 

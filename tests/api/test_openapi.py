@@ -52,7 +52,7 @@ def test_schema_lists_every_operation_with_every_answer_it_can_give(api) -> None
     # /metrics is left out on purpose: Prometheus text for the scraper inside the mesh (the
     # gateway does not route it), not part of the API clients program against.
     assert answers == {
-        ("/api/token/", "post"): ["200", "400", "401", "501"],
+        ("/api/token/", "post"): ["200", "400", "401", "429", "501"],
         ("/api/token/refresh/", "post"): ["200", "400", "401", "501"],
         ("/chat/history", "get"): ["200", "400", "401", "403", "503"],
         ("/chat/history", "post"): ["200", "400", "401", "403", "503"],
