@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from moderation import services
 from moderation.selectors import moderator_for
-from signight import openapi
+from signight import fields, openapi
 from signight.auth import Identity
 from signight.text import ROOM_ID_MAX_CHARS, ROOM_ID_PATTERN
 
@@ -30,8 +30,8 @@ class CanModerate(permissions.BasePermission):
         return view.moderator is not None
 
 
-def _room_id() -> serializers.RegexField:
-    return serializers.RegexField(
+def _room_id() -> fields.StringRegexField:
+    return fields.StringRegexField(
         ROOM_ID_PATTERN, max_length=ROOM_ID_MAX_CHARS, trim_whitespace=False
     )
 
@@ -40,16 +40,16 @@ def _room_id() -> serializers.RegexField:
 CLIENT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
 
 
-def _client_id() -> serializers.RegexField:
-    return serializers.RegexField(CLIENT_ID_PATTERN, max_length=36, trim_whitespace=False)
+def _client_id() -> fields.StringRegexField:
+    return fields.StringRegexField(CLIENT_ID_PATTERN, max_length=36, trim_whitespace=False)
 
 
-def _subject() -> serializers.RegexField:
-    return serializers.RegexField(openapi.TEXT_PATTERN, max_length=255, trim_whitespace=False)
+def _subject() -> fields.StringRegexField:
+    return fields.StringRegexField(openapi.TEXT_PATTERN, max_length=255, trim_whitespace=False)
 
 
-def _reason() -> serializers.RegexField:
-    return serializers.RegexField(
+def _reason() -> fields.StringRegexField:
+    return fields.StringRegexField(
         r"^[^\x00]*\Z",
         max_length=500,
         required=False,
@@ -152,7 +152,7 @@ class MuteView(ModerationView):
     class InputSerializer(serializers.Serializer):
         client_id = _client_id()
         room_id = _room_id()
-        minutes = serializers.IntegerField(min_value=1, max_value=7 * 24 * 60)
+        minutes = fields.NumberIntegerField(min_value=1, max_value=7 * 24 * 60)
         reason = _reason()
 
     @_schema("moderation_mute", "Mute a player in a room for some minutes", InputSerializer)
@@ -182,7 +182,7 @@ class CloseRoomView(ModerationView):
 class RedactView(ModerationView):
     @extend_schema_serializer(component_name="RedactRequest")
     class InputSerializer(serializers.Serializer):
-        message_id = serializers.RegexField(r"^[0-9a-f]{24}\Z", max_length=24)
+        message_id = fields.StringRegexField(r"^[0-9a-f]{24}\Z", max_length=24)
         reason = _reason()
 
     @_schema("moderation_redact", "Take a chat message down (ChatRedacted)", InputSerializer)

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from rooms.models import DEFAULT_MAX_PLAYERS
 from rooms.protocol.schema import protocol_schema_text
 from rooms.selectors import room_create, rooms_active
-from signight import openapi
+from signight import fields, openapi
 from signight.auth import Identity
 from signight.permissions import user_for_subject
 from signight.text import ROOM_ID_MAX_CHARS, ROOM_ID_PATTERN
@@ -55,10 +55,10 @@ class RoomListView(APIView):
 
     @extend_schema_serializer(component_name="RoomCreate")
     class InputSerializer(serializers.Serializer):
-        room_id = serializers.RegexField(
+        room_id = fields.StringRegexField(
             ROOM_ID_PATTERN, max_length=ROOM_ID_MAX_CHARS, trim_whitespace=False
         )
-        max_players = serializers.IntegerField(
+        max_players = fields.NumberIntegerField(
             min_value=1, max_value=1000, default=DEFAULT_MAX_PLAYERS
         )
 

@@ -214,6 +214,28 @@ async def test_the_api_wants_a_moderators_token(env, servers, room_id) -> None:
     assert stranger.post("/moderation/close-room", {"room_id": room_id})[0] == HTTPStatus.FORBIDDEN
 
 
+SOMEONE = "3f2c4a1e-9b7d-4c2a-8e1f-0a1b2c3d4e5f"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/moderation/ban", {"subject": "griefer", "reason": 1.5}),
+        ("/moderation/unban", {"subject": 10798891081229122}),
+        ("/moderation/mute", {"client_id": SOMEONE, "room_id": "r", "minutes": "5"}),
+        ("/moderation/mute", {"client_id": SOMEONE, "room_id": "r", "minutes": True}),
+    ],
+)
+def test_a_body_of_the_wrong_json_types_is_refused_and_does_nothing(
+    env, moderator, path, body
+) -> None:
+    """The schema says string (or integer): DRF alone would turn 1.5 into "1.5" and act on it."""
+    before = len(audit(env))
+    status, answer = moderator.post(path, body)
+    assert status == HTTPStatus.BAD_REQUEST, answer
+    assert len(audit(env)) == before
+
+
 def test_the_migrations_made_the_moderators_group(env) -> None:
     code = (
         "from django.contrib.auth.models import Group\n"
