@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.ops.manifests import ROOT
+from tests.ops.manifests import BASE, K8S, KUSTOMIZE, ROOT
 
 BASH = shutil.which("bash") or "/bin/bash"
 SCRIPT = ROOT / "deploy.sh"
@@ -178,10 +178,10 @@ def test_refuses_to_deploy_without_a_real_audience(tmp_path: Path, audience, sai
 
 
 def test_the_base_carries_the_audience_placeholder_in_both_places() -> None:
-    config = yaml.safe_load((ROOT / "k8s" / "configmap.yaml").read_text())
-    (rule,) = yaml.safe_load((ROOT / "k8s" / "istio-requestauthentication.yaml").read_text())[
-        "spec"
-    ]["jwtRules"]
+    config = yaml.safe_load((BASE / "configmap.yaml").read_text())
+    (rule,) = yaml.safe_load((BASE / "istio-requestauthentication.yaml").read_text())["spec"][
+        "jwtRules"
+    ]
     assert config["data"]["JWT_AUDIENCE"] == "REPLACE-ME-jwt-audience"
     assert rule["audiences"] == ["REPLACE-ME-jwt-audience"]
 
@@ -192,12 +192,40 @@ def test_deploy_overlay_sets_the_audience_in_the_config_and_the_mesh(tmp_path: P
     assert run.returncode == 0, run.stderr
     kustomization = yaml.safe_load((tmp_path / "overlay" / "kustomization.yaml").read_text())
     patches = {p["target"]["kind"]: yaml.safe_load(p["patch"]) for p in kustomization["patches"]}
-    assert patches == {
-        "ConfigMap": [{"op": "replace", "path": "/data/JWT_AUDIENCE", "value": AUDIENCE}],
-        "RequestAuthentication": [
-            {"op": "replace", "path": "/spec/jwtRules/0/audiences", "value": [AUDIENCE]}
-        ],
-    }
+    assert patches["ConfigMap"] == [
+        {"op": "replace", "path": "/data/JWT_AUDIENCE", "value": AUDIENCE}
+    ]
+    assert patches["RequestAuthentication"] == [
+        {"op": "replace", "path": "/spec/jwtRules/0/audiences", "value": [AUDIENCE]}
+    ]
+
+
+def test_deploy_labels_the_server_and_the_migration_with_the_tag_as_version(
+    tmp_path: Path,
+) -> None:
+    path = f"{fake_bin(tmp_path)}:{system_path()}"
+    run = deploy(path, tmp_path, SECRETS_ENV=secrets_file(tmp_path), TAG="1.2.3")
+    assert run.returncode == 0, run.stderr
+    kustomization = yaml.safe_load((tmp_path / "overlay" / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["k8s/base"]
+    version = [{"op": "add", "path": "/spec/template/metadata/labels/version", "value": "1.2.3"}]
+    targets = [
+        (p["target"], yaml.safe_load(p["patch"]))
+        for p in kustomization["patches"]
+        if p["target"]["kind"] in ("Deployment", "Job")
+    ]
+    assert targets == [
+        ({"kind": "Deployment", "name": "websocket-server"}, version),
+        ({"kind": "Job", "name": "websocket-migrate"}, version),
+    ]
+
+
+def test_deploy_refuses_a_tag_that_cannot_be_a_version_label(tmp_path: Path) -> None:
+    path = f"{fake_bin(tmp_path)}:{system_path()}"
+    run = deploy(path, tmp_path, SECRETS_ENV=secrets_file(tmp_path), TAG="-rc1")
+    assert run.returncode == 1
+    assert "TAG=-rc1 cannot be a version label" in run.stderr
+    assert not any(call.startswith("docker") for call in calls(tmp_path))
 
 
 def test_unreachable_cluster_is_reported_before_building(tmp_path: Path) -> None:
@@ -264,12 +292,17 @@ def test_deploy_overlay_sets_the_pushed_image_and_the_real_secret(tmp_path: Path
     assert generator["name"] == "websocket-secrets"
     assert generator["behavior"] == "replace"
     assert (overlay / generator["envs"][0]).read_text() == GOOD_SECRETS
-    # The base is an untouched copy of k8s/.
-    for manifest in (ROOT / "k8s").glob("*.yaml"):
-        assert (overlay / "base" / manifest.name).read_text() == manifest.read_text()
+    # k8s/ is copied whole and untouched; the overlay applies its base.
+    assert kustomization["resources"] == ["k8s/base"]
+    copied = sorted(p.relative_to(K8S) for p in K8S.rglob("*.yaml"))
+    assert copied
+    assert sorted(p.relative_to(overlay / "k8s") for p in (overlay / "k8s").rglob("*.yaml")) == (
+        copied
+    )
+    for manifest in copied:
+        assert (overlay / "k8s" / manifest).read_text() == (K8S / manifest).read_text()
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kustomize) not installed")
 def test_deploy_overlay_renders_without_placeholders(tmp_path: Path) -> None:
     path = f"{fake_bin(tmp_path)}:{system_path()}"
     run = deploy(
@@ -281,7 +314,7 @@ def test_deploy_overlay_renders_without_placeholders(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     built = subprocess.run(
-        ["kubectl", "kustomize", str(tmp_path / "overlay")],
+        [str(KUSTOMIZE), "build", str(tmp_path / "overlay")],
         capture_output=True,
         text=True,
         timeout=60,
