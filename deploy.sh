@@ -471,6 +471,18 @@ apply_servers_then_routes() {
   kubectl apply -k "$overlay"
 }
 
+# Overlay $1 with the release (release_image, image_tag) on track $2, track $3 kept on image $4
+# (version $5), the migration Job on the release, and route patch $6 (held back: routes last).
+render_release() {
+  render "k8s/overlays/$1" "" "$(
+    patch_entry "$(workload_ops "$SERVER" "$release_image" "$image_tag")" "kind: Deployment" "labelSelector: track=$2"
+    patch_entry "$(workload_ops "$SERVER" "$4" "$5")" "kind: Deployment" "labelSelector: track=$3"
+    patch_entry "$(workload_ops migrate "$release_image" "$image_tag")" "kind: Job" "name: $MIGRATE_JOB"
+    patch_entry "$6" "group: networking.istio.io" "kind: VirtualService" "name: $SERVER"
+    routes_label_entry
+  )"
+}
+
 # --- Rolling (k8s/base) -----------------------------------------------------------------------
 
 # k8s/base with image $1 (name), $2 (tag, also the version label) and digest $3.
@@ -518,13 +530,7 @@ canary_release() {
     "deployment/$SERVER (stable): $running_image (version $running_version), as it runs now" \
     "job/$MIGRATE_JOB: $reference, completed before the canary starts" \
     "routes http-api and game-socket: stable $((100 - weight)) / canary $weight, once the canary is ready"
-  render k8s/overlays/canary "" "$(
-    patch_entry "$(workload_ops "$SERVER" "$reference" "$image_tag")" "kind: Deployment" "labelSelector: track=canary"
-    patch_entry "$(workload_ops "$SERVER" "$running_image" "$running_version")" "kind: Deployment" "labelSelector: track=stable"
-    patch_entry "$(workload_ops migrate "$reference" "$image_tag")" "kind: Job" "name: $MIGRATE_JOB"
-    patch_entry "$(weights_ops "$weight")" "group: networking.istio.io" "kind: VirtualService" "name: $SERVER"
-    routes_label_entry
-  )"
+  render_release canary canary stable "$running_image" "$running_version" "$(weights_ops "$weight")"
   apply_and_migrate "$ROUTES_LABEL!=routes"
   apply_servers_then_routes "$CANARY" "$SERVER"
   echo "==> the canary takes $weight% of new connections; next: ./deploy.sh canary --promote (or --weight N, --abort)"
@@ -649,13 +655,7 @@ blue_green_release() {
     "deployment/websocket-server-$live (live): $live_image (version $live_version)" \
     "job/$MIGRATE_JOB: $reference, completed before the new pods start" \
     "routes: all to $live (no player moves)"
-  render k8s/overlays/blue-green "" "$(
-    patch_entry "$(workload_ops "$SERVER" "$reference" "$image_tag")" "kind: Deployment" "labelSelector: track=$idle"
-    patch_entry "$(workload_ops "$SERVER" "$live_image" "$live_version")" "kind: Deployment" "labelSelector: track=$live"
-    patch_entry "$(workload_ops migrate "$reference" "$image_tag")" "kind: Job" "name: $MIGRATE_JOB"
-    patch_entry "$(colour_ops "$live")" "group: networking.istio.io" "kind: VirtualService" "name: $SERVER"
-    routes_label_entry
-  )"
+  render_release blue-green "$idle" "$live" "$live_image" "$live_version" "$(colour_ops "$live")"
   apply_and_migrate "$ROUTES_LABEL!=routes"
   echo "==> kubectl apply (server Deployments)"
   kubectl apply -k "$overlay" --selector "$ROUTES_LABEL!=routes"
