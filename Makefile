@@ -13,9 +13,11 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 # The tests of `make check`: none that starts a server process (marker e2e), nor the fault suite
 # (marker faults, tests/faults: faults injected into real processes; a few minutes), the socket
 # abuse suites (tests/security: fuzzing, idle timeouts; ~90 s alone), the checkov scan (own venv)
-# or the bench smoke, nor the AsyncAPI validation (Node). `make test` runs every test.
+# or the bench smoke, nor the AsyncAPI validation (Node), nor deploy.sh's release subcommands
+# against their stub kubectl (~15 s of subprocesses). `make test` runs every test.
 CHECK_TESTS := -m "not e2e and not faults" --ignore=tests/security --ignore=tests/bench \
-	--ignore=tests/ops/test_scanner.py --ignore=tests/ops/test_asyncapi.py
+	--ignore=tests/ops/test_scanner.py --ignore=tests/ops/test_asyncapi.py \
+	--ignore=tests/ops/test_deploy_strategies.py
 # The AsyncAPI validator (@asyncapi/parser on Node, tests/ops/test_asyncapi.py), installed from
 # the committed lock file; --ignore-scripts: none of its packages needs an install script (one
 # would only report telemetry).
