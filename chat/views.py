@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -28,7 +29,7 @@ from chat.selectors import (
     subject_banned,
 )
 from rooms.selectors import player_in_room_lately
-from signight import openapi
+from signight import fields, openapi
 from signight.auth import Identity
 from signight.permissions import subject_has_perm
 from signight.text import ROOM_ID_MAX_CHARS, ROOM_ID_PATTERN, iso_millis
@@ -68,6 +69,14 @@ FORBIDDEN = openapi.error(
 )
 
 
+def _as_body(query: dict[str, str]) -> dict[str, Any]:
+    """The query string's values in the body's JSON types: there `limit` is a number in text."""
+    limit = query.get("limit")
+    if limit is not None and re.fullmatch(r"-?[0-9]{1,9}", limit):
+        return {**query, "limit": int(limit)}
+    return query
+
+
 class ChatHistoryView(APIView):
     """POST {"room_id", "limit", "before"} or GET ?room_id=&limit=&before= (same answer).
 
@@ -79,11 +88,11 @@ class ChatHistoryView(APIView):
     @extend_schema_serializer(component_name="ChatHistoryQuery")
     class InputSerializer(serializers.Serializer):
         # Not trimmed: " lobby" is no more a room id here than in the socket's Join.
-        room_id = serializers.RegexField(
+        room_id = fields.StringRegexField(
             ROOM_ID_PATTERN, max_length=ROOM_ID_MAX_CHARS, trim_whitespace=False
         )
-        limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
-        before = serializers.RegexField(
+        limit = fields.NumberIntegerField(min_value=1, max_value=200, default=50)
+        before = fields.StringRegexField(
             CURSOR_PATTERN,
             max_length=CURSOR_MAX_CHARS,
             trim_whitespace=False,
@@ -163,7 +172,7 @@ class ChatHistoryView(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        return self._answer(request.query_params.dict())
+        return self._answer(_as_body(request.query_params.dict()))
 
     @extend_schema(
         operation_id="chat_history",

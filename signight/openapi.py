@@ -24,9 +24,13 @@ def ecma(pattern: str) -> str:
     return pattern.replace(r"\Z", "$")
 
 
+# What Python's str.strip() trims, spelled out: `\s` means other characters in Python (\x1c-\x1f,
+# \x85) than in the ECMA regexes of OpenAPI (\ufeff), so a schema with `\s` would promise what
+# the server refuses.
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # What DRF's CharField takes: no NUL; a field that may not be blank, not blank once its
 # surrounding whitespace is trimmed (a password is not trimmed).
-TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+TEXT_PATTERN = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
 PASSWORD_PATTERN = r"^[^\x00]+$"
 # A JWT in its compact form: three base64url parts.
 JWT_PATTERN = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"

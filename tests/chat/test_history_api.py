@@ -96,12 +96,23 @@ def test_unknown_room_has_an_empty_history(api, room_id) -> None:
         ({"room_id": "ok", "limit": "many"}, "limit"),
         ({"room_id": "ok", "before": "not-a-cursor"}, "before"),
         ({"room_id": "ok", "before": "123-zzz"}, "before"),
+        # A body is JSON: its types are the schema's, not text that DRF would coerce.
+        ({"room_id": 12345}, "room_id"),
+        ({"room_id": "ok", "limit": "5"}, "limit"),
+        ({"room_id": "ok", "limit": True}, "limit"),
+        ({"room_id": "ok", "before": 12}, "before"),
     ],
 )
 def test_bad_input_is_400_with_field_errors(api, body, field) -> None:
     response = api.post("/chat/history", body, format="json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert field in response.json()
+
+
+@pytest.mark.parametrize(("limit", "status"), [("2", HTTPStatus.OK), ("many", 400), ("0", 400)])
+def test_a_query_strings_limit_is_a_number_in_text(api, room_id, limit, status) -> None:
+    response = api.get("/chat/history", {"room_id": room_id, "limit": limit})
+    assert response.status_code == status, response.content
 
 
 def test_malformed_json_body_is_400_not_500(api) -> None:
