@@ -1,5 +1,5 @@
 """Reading the deployment files for the ops tests: the k8s/ base and its overlays (built with the
-kustomize binary), the Dockerfile, compose.
+kustomize binary), the VirtualService's routing as Istio evaluates it, the Dockerfile, compose.
 
 Plain functions, no Django: the tests that need the server's settings load them in a subprocess.
 The lookups (find, config_map …) read the base, or the built overlay given as `docs`.
@@ -198,6 +198,37 @@ def build(directory: Path) -> list[Manifest]:
 
 def identity(doc: Manifest) -> tuple[str, str, str]:
     return doc["kind"], doc["metadata"].get("namespace", ""), doc["metadata"]["name"]
+
+
+# --- Istio routing ------------------------------------------------------------------------------
+
+
+def _match_takes(match: Manifest, path: str, headers: dict[str, str]) -> bool:
+    uri = match.get("uri")
+    if uri is not None:
+        if "exact" in uri:
+            if path != uri["exact"]:
+                return False
+        elif "prefix" in uri:
+            if not path.startswith(uri["prefix"]):
+                return False
+        else:
+            raise AssertionError(f"unexpected uri match {uri}")
+    for name, rule in match.get("headers", {}).items():
+        assert set(rule) == {"exact"}, f"header match not evaluated: {rule}"
+        if headers.get(name) != rule["exact"]:
+            return False
+    return True
+
+
+def route_for(path: str, headers: dict[str, str] | None = None, docs: Docs = None) -> Manifest:
+    """The http route of the VirtualService that Istio picks for a request: the first whose match
+    takes its path and headers (in the base, or in the built overlay given as `docs`)."""
+    service = find("VirtualService", "websocket-server", docs)
+    for route in service["spec"]["http"]:
+        if any(_match_takes(m, path, headers or {}) for m in route.get("match", [{}])):
+            return route
+    raise AssertionError(f"no route takes {path}")
 
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")

@@ -18,6 +18,7 @@ from tests.ops.manifests import (
     find_all,
     is_istio,
     manifests,
+    route_for,
     seconds,
 )
 
@@ -30,26 +31,6 @@ def server_labels() -> dict[str, str]:
 
 
 # --- Routing -----------------------------------------------------------------------------------
-
-
-def _uri_matches(match: Manifest, path: str) -> bool:
-    uri = match.get("uri")
-    if uri is None:
-        return True
-    if "exact" in uri:
-        return path == uri["exact"]
-    if "prefix" in uri:
-        return path.startswith(uri["prefix"])
-    raise AssertionError(f"unexpected uri match {uri}")
-
-
-def route_for(path: str) -> Manifest:
-    """The first http route of the VirtualService whose match takes this path."""
-    service = find("VirtualService", "websocket-server")
-    for route in service["spec"]["http"]:
-        if any(_uri_matches(match, path) for match in route.get("match", [{}])):
-            return route
-    raise AssertionError(f"no route takes {path}")
 
 
 def port_for(path: str) -> int:

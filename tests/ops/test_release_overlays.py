@@ -26,6 +26,7 @@ from tests.ops.manifests import (
     manifests,
     pod_spec,
     production_environment,
+    route_for,
     variables_read_by_settings,
 )
 
@@ -64,30 +65,13 @@ def pod_labels(deployment: Manifest) -> dict[str, str]:
 # --- Routing as Istio evaluates it --------------------------------------------------------------
 
 
-def _takes(match: Manifest, path: str, headers: dict[str, str]) -> bool:
-    uri = match.get("uri", {})
-    if "exact" in uri and path != uri["exact"]:
-        return False
-    if "prefix" in uri and not path.startswith(uri["prefix"]):
-        return False
-    for name, rule in match.get("headers", {}).items():
-        assert set(rule) == {"exact"}, f"header match not evaluated: {rule}"
-        if headers.get(name) != rule["exact"]:
-            return False
-    return True
-
-
-def route_for(overlay: str, path: str, headers: dict[str, str] | None = None) -> Manifest:
-    service = find("VirtualService", "websocket-server", built(overlay))
-    for route in service["spec"]["http"]:
-        if any(_takes(match, path, headers or {}) for match in route.get("match", [{}])):
-            return route
-    raise AssertionError(f"no route takes {path}")
+def route(overlay: str, path: str, headers: dict[str, str] | None = None) -> Manifest:
+    return route_for(path, headers, built(overlay))
 
 
 def split(overlay: str, path: str, headers: dict[str, str] | None = None) -> dict[str, int]:
     """{subset: weight} of the request's route; a single destination has all of it."""
-    destinations = route_for(overlay, path, headers)["route"]
+    destinations = route(overlay, path, headers)["route"]
     for entry in destinations:
         assert entry["destination"]["host"] == SERVICE_HOST
     if len(destinations) == 1:
@@ -97,17 +81,12 @@ def split(overlay: str, path: str, headers: dict[str, str] | None = None) -> dic
 
 def base_port_for(path: str) -> int:
     """The port the base routes this path to (tests/ops/test_istio.py checks the base)."""
-    service = find("VirtualService", "websocket-server")
-    for route in service["spec"]["http"]:
-        if any(_takes(match, path, {}) for match in route.get("match", [{}])):
-            return route["route"][0]["destination"]["port"]["number"]
-    raise AssertionError(f"the base routes no {path}")
+    return route_for(path)["route"][0]["destination"]["port"]["number"]
 
 
 def ports(overlay: str, path: str, headers: dict[str, str] | None = None) -> set[int]:
     return {
-        entry["destination"]["port"]["number"]
-        for entry in route_for(overlay, path, headers)["route"]
+        entry["destination"]["port"]["number"] for entry in route(overlay, path, headers)["route"]
     }
 
 
@@ -191,7 +170,7 @@ def test_every_path_goes_to_the_port_the_base_sends_it_to(overlay: str, path: st
 @pytest.mark.parametrize("overlay", list(TRACKS))
 def test_the_socket_routes_have_no_timeout(overlay: str) -> None:
     for headers in ({}, {PIN_HEADER: "canary"}):
-        assert "timeout" not in route_for(overlay, "/ws/", headers)
+        assert "timeout" not in route(overlay, "/ws/", headers)
 
 
 @pytest.mark.parametrize("overlay", list(TRACKS))
